@@ -1,0 +1,985 @@
+"""Learning precise timing with peephole LSTM, in pure numpy.
+
+A reproduction of Gers, Schraudolph & Schmidhuber, "Learning Precise Timing with
+LSTM Recurrent Networks", JMLR 3:115-143 (2002).
+
+Task (MSD, as the earlier numpy reproduction defines it)
+    A sequence of T steps on one binary input channel carries two spikes at
+    t1 < t2 = t1 + D, with D uniform in [D_min, D_max]. The target is 1.0 at
+    t_target = t1 + 2D and 0.0 elsewhere: the network must measure the gap D
+    and reproduce it after the second spike, with no marker input at the
+    moment it must fire. t1 is uniform over every start with t_target < T.
+
+Model (gate order i, f, g, o, packed in Wx (I, 4H), Wh (H, 4H), b (4H,))
+    z_t = x_t Wx + h_{t-1} Wh + b                      pre-activations
+    i_t = sigmoid(z_i + p_i * c_{t-1})                  input gate
+    f_t = sigmoid(z_f + p_f * c_{t-1})                  forget gate
+    g_t = tanh(z_g)                                     cell input
+    c_t = f_t * c_{t-1} + i_t * g_t                     cell state (the CEC)
+    o_t = sigmoid(z_o + p_o * c_t)                      output gate sees the NEW c_t
+    h_t = o_t * tanh(c_t)                               cell output
+    y_t = h_t Wy + by                                   scalar linear readout
+    The peephole vectors p_i, p_f, p_o (H,) are the paper's eqs. 19-21; the
+    vanilla cell is the same cell without them. Loss: 0.5 * sum_t (y_t - d_t)^2,
+    averaged over the batch. Gradients: full BPTT in float64, checked against
+    central differences (--gradcheck). Optimiser: Adam with a global L2
+    gradient-norm clip per model and the learning rate halved on a schedule.
+
+Many models at once
+    Every parameter and activation carries a leading model axis M, so one
+    Python loop over time trains a whole ensemble (seeds x variants). The
+    peephole and vanilla members of one seed share their initial shared
+    weights, every training batch and the test set bit for bit; only the
+    peephole vectors differ (vanilla members hold them at zero, gradient masked).
+
+Commands
+    python timing_counting_spikes.py                      # headline: seed 4, both variants
+    python timing_counting_spikes.py --seeds 0-6 --workers 2 --json results/sweep.json
+    python timing_counting_spikes.py --gradcheck          # exits 1 above tolerance
+    python timing_counting_spikes.py --bench              # ms per training iteration
+
+References
+    F. A. Gers, N. N. Schraudolph, J. Schmidhuber. Learning precise timing with
+    LSTM recurrent networks. JMLR 3:115-143, 2002.
+    F. A. Gers, J. Schmidhuber, F. Cummins. Learning to forget: continual
+    prediction with LSTM. Neural Computation 12(10):2451-2471, 2000.
+
+Deliberately left out (for now)
+    The paper's own tasks (NMSD/MSD spike trains, GTS, PFG), its one-cell
+    topology with identity squashing and its truncated RTRL gradient; the
+    paper's online momentum learning (we use Adam on mini-batches).
+"""
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+# Each matrix here is tiny (batch x 4H); BLAS threads only add overhead and
+# would fight the worker processes that --workers starts for the second core.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np  # noqa: E402  (must follow the thread settings above)
+
+
+# ----------------------------------------------------------------------------
+# Configuration: every default lives here, once.
+
+@dataclasses.dataclass
+class Config:
+    task: str = "msd"            # task generator (see TASKS)
+    T: int = 150                 # sequence length in steps
+    D_min: int = 30              # shortest spike gap D
+    D_max: int = 60              # longest spike gap D
+    hidden: int = 8              # LSTM cells H
+    iters: int = 3000            # training iterations (one batch each)
+    batch: int = 32              # sequences per batch
+    lr: float = 5e-3             # Adam learning rate at iteration 1
+    lr_halve_every: int = 1500   # halve the learning rate every this many iterations
+    clip: float = 1.0            # global L2 gradient-norm clip, per model
+    beta1: float = 0.9           # Adam first-moment decay
+    beta2: float = 0.999         # Adam second-moment decay
+    adam_eps: float = 1e-8       # Adam denominator floor
+    forget_bias: float = 1.0     # initial forget-gate bias (remember by default)
+    peep_init: float = 0.1       # std of the initial peephole weights
+    n_test: int = 512            # held-out test sequences per seed
+    eval_every: int = 100        # evaluate on the test set every this many iterations
+    tol: int = 0                 # a sequence counts as solved within +-tol steps
+    tail_evals: int = 5          # also report the mean over this many last evaluations
+    seeds: tuple = (4,)          # one ensemble member per seed and variant
+    variants: tuple = ("peep", "vanilla")  # "peep" and/or "vanilla"
+
+    def validate(self):
+        """Raise ValueError naming the first bad value and what is allowed."""
+        def need(ok, msg):
+            if not ok:
+                raise ValueError(msg)
+        need(self.task in TASKS, f"task {self.task!r} is unknown; allowed: {', '.join(TASKS)}")
+        for name in ("T", "hidden", "batch", "n_test", "eval_every", "lr_halve_every", "tail_evals"):
+            v = getattr(self, name)
+            need(isinstance(v, int) and v >= 1, f"{name} = {v!r} must be an integer >= 1")
+        need(isinstance(self.iters, int) and self.iters >= 0, f"iters = {self.iters!r} must be an integer >= 0")
+        need(isinstance(self.tol, int) and self.tol >= 0, f"tol = {self.tol!r} must be an integer >= 0")
+        for name in ("lr", "clip", "adam_eps"):
+            v = getattr(self, name)
+            need(np.isfinite(v) and v > 0, f"{name} = {v!r} must be a finite number > 0")
+        for name in ("beta1", "beta2"):
+            v = getattr(self, name)
+            need(0 <= v < 1, f"{name} = {v!r} must lie in [0, 1)")
+        need(np.isfinite(self.forget_bias), f"forget_bias = {self.forget_bias!r} must be finite")
+        need(np.isfinite(self.peep_init) and self.peep_init >= 0,
+             f"peep_init = {self.peep_init!r} must be a finite number >= 0")
+        need(len(self.seeds) >= 1, "seeds: give at least one seed")
+        need(all(isinstance(s, int) and s >= 0 for s in self.seeds),
+             f"seeds {list(self.seeds)!r} must be integers >= 0")
+        need(len(set(self.seeds)) == len(self.seeds), f"seeds {list(self.seeds)!r} repeat a seed")
+        need(len(self.variants) >= 1 and set(self.variants) <= set(VARIANTS)
+             and len(set(self.variants)) == len(self.variants),
+             f"variants {list(self.variants)!r} must be distinct values from {list(VARIANTS)}")
+        TASKS[self.task].check(self)
+
+
+VARIANTS = ("peep", "vanilla")
+
+# Random streams. Everything random about seed s comes from
+# np.random.default_rng([s, STREAM]): one independent stream per purpose, so
+# the peephole and vanilla runs of a seed draw identical shared tensors,
+# batches and test sets, and adding peepholes changes no other draw.
+STREAM_INIT = 0    # shared initial weights Wx, Wh, b, Wy, by
+STREAM_PEEP = 1    # initial peephole vectors p_i, p_f, p_o (peep members only)
+STREAM_TRAIN = 2   # training batches
+STREAM_TEST = 3    # the fixed held-out test set
+
+
+def rng_for(seed, stream):
+    return np.random.default_rng([seed, stream])
+
+
+# ----------------------------------------------------------------------------
+# Tasks. A task turns a Config into batches; every task offers
+#   check(cfg)            -> raise ValueError if cfg cannot be sampled
+#   sample(cfg, rng, n)   -> Batch with x (T, I, n) and d (T, n) float64
+#   solved(cfg, y, batch) -> bool (..., n): the task's success criterion per sequence
+#   n_in                  -> input channels I
+
+@dataclasses.dataclass
+class Batch:
+    x: np.ndarray        # (T, I, n) inputs, features before the batch like every buffer
+    d: np.ndarray        # (T, n) targets
+    info: dict           # task-specific arrays, each (n,)
+
+
+class MSD:
+    """Measure Spike Distance: spikes at t1 and t2 = t1 + D, target at t1 + 2D."""
+    n_in = 1
+
+    @staticmethod
+    def check(cfg):
+        if cfg.D_min < 1 or cfg.D_min > cfg.D_max:
+            raise ValueError(f"D range [{cfg.D_min}, {cfg.D_max}] is empty or starts below 1; "
+                             "need 1 <= D_min <= D_max")
+        if 2 * cfg.D_max >= cfg.T:
+            raise ValueError(f"D_max = {cfg.D_max} leaves no room: the target t1 + 2*D_max must be "
+                             f"< T = {cfg.T}, so need 2*D_max < T")
+
+    @staticmethod
+    def sample(cfg, rng, n):
+        D = rng.integers(cfg.D_min, cfg.D_max + 1, size=n)
+        # t1 uniform over 0 .. T-1-2D, the starts that keep the target inside the sequence
+        t1 = np.floor(rng.random(n) * (cfg.T - 2 * D)).astype(np.int64)
+        t2, tt = t1 + D, t1 + 2 * D
+        cols = np.arange(n)
+        x = np.zeros((cfg.T, 1, n))
+        x[t1, 0, cols] = 1.0
+        x[t2, 0, cols] = 1.0
+        d = np.zeros((cfg.T, n))
+        d[tt, cols] = 1.0
+        return Batch(x, d, {"t1": t1, "t2": t2, "target": tt})
+
+    @staticmethod
+    def solved(cfg, y, batch, tol):
+        """y (T, n). Solved when argmax over steps t2+1 .. T-1 is within tol of the target."""
+        t = np.arange(cfg.T)[:, None]
+        after = t > batch.info["t2"][None, :]                     # (T, n)
+        peak = np.argmax(np.where(after, y, -np.inf), axis=0)     # (n,)
+        return np.abs(peak - batch.info["target"]) <= tol
+
+
+TASKS = {"msd": MSD}
+
+
+# ----------------------------------------------------------------------------
+# Parameters. One dict of arrays, each with a leading model axis M.
+#   Wx (M, I, 4H)  Wh (M, H, 4H)  b (M, 4H)  p_i, p_f, p_o (M, H)  Wy (M, H, 1)  by (M, 1)
+
+GATES = "ifgo"                      # the packing order of the 4H gate columns
+I_, F_, G_, O_ = 0, 1, 2, 3         # gate k occupies columns k*H .. (k+1)*H
+SHARED = ("Wx", "Wh", "b", "Wy", "by")
+PEEPS = ("p_i", "p_f", "p_o")
+PARAMS = SHARED + PEEPS
+
+
+def gate(a, k, H):
+    """Columns of gate k (I_, F_, G_ or O_) in a packed (..., 4H) array."""
+    return a[..., k * H:(k + 1) * H]
+
+
+def init_member(cfg, seed, variant):
+    """Parameters of one model (no model axis). Shared tensors depend on the seed only."""
+    H, n_in = cfg.hidden, TASKS[cfg.task].n_in
+    r = rng_for(seed, STREAM_INIT)
+    P = {"Wx": r.normal(0.0, 1.0 / np.sqrt(n_in + H), (n_in, 4 * H)),
+         "Wh": r.normal(0.0, 1.0 / np.sqrt(n_in + H), (H, 4 * H)),
+         "b": np.zeros(4 * H),
+         "Wy": r.normal(0.0, 1.0 / np.sqrt(H), (H, 1)),
+         "by": np.zeros(1)}
+    gate(P["b"], F_, H)[:] = cfg.forget_bias
+    q = rng_for(seed, STREAM_PEEP)
+    for name in PEEPS:
+        P[name] = q.normal(0.0, cfg.peep_init, H) if variant == "peep" else np.zeros(H)
+    return P
+
+
+def stack(members):
+    """List of per-model dicts -> one dict with a leading model axis (copies)."""
+    return {k: np.stack([m[k] for m in members]) for k in members[0]}
+
+
+def member(P, k):
+    """Model k of a stacked dict, keeping a model axis of length 1 (copies)."""
+    return {name: v[k:k + 1].copy() for name, v in P.items()}
+
+
+# ----------------------------------------------------------------------------
+# The cell. Buffers are (T, K, M, N): time, then features, then models, then
+# sequences. The slice one step reads or writes is (K, M, N) and every gate
+# block in it, (H, M, N), is ONE contiguous run of numbers: numpy is ~4x slower
+# on views it cannot flatten, and a step is nothing but such calls. The batched
+# matmul takes the per-model views (M, K, N) as strided BLAS operands, no copy. A Workspace allocates them once per run and
+# builds the per-step views once, so the loop over time is only numpy calls.
+#
+# The step's state column is s_t = [h_{t-1} | c_{t-1} | x_t | 1] (K = 2H + I + 1
+# rows), so ONE matmul with W_all (4H, K) = [Wh^T | diag(p_i), diag(p_f) | Wx^T | b]
+# gives every pre-activation including the i/f peepholes, and ONE bulk matmul
+# after BPTT gives the gradients of Wh, p_i, p_f, Wx and b together.
+#
+# float64 tanh costs ~18 ns per element here and exp ~10 ns, so every squashing
+# goes through one exp: sigmoid(z) = 1 / (1 + exp(-z)), tanh(z) = 2 sigmoid(2z) - 1.
+# The factors -1 (i, f, o) and -2 (g) are folded into a scaled copy of W_all
+# made once per iteration, so the step spends no multiplications on them.
+
+def exp_scale(H):
+    """(4H,) factor that turns z into the exp argument of each gate's squashing."""
+    s = -np.ones(4 * H)
+    gate(s, G_, H)[:] = -2.0
+    return s
+
+
+class Weights:
+    """Per-iteration arrangements of P: the fused matrix W_all, scaled for forward, sliced for backward."""
+
+    def __init__(self, P, N):
+        M, n_in, H4 = P["Wx"].shape
+        H = H4 // 4
+        W = np.zeros((M, 4 * H, 2 * H + n_in + 1))                  # (M, 4H, K)
+        W[:, :, :H] = P["Wh"].transpose(0, 2, 1)
+        d = np.arange(H)
+        W[:, I_ * H + d, H + d] = P["p_i"]
+        W[:, F_ * H + d, H + d] = P["p_f"]
+        W[:, :, 2 * H:2 * H + n_in] = P["Wx"].transpose(0, 2, 1)
+        W[:, :, -1] = P["b"]
+        self.Ws = W * exp_scale(H)[:, None]                         # (M, 4H, K) forward
+        self.Wb = np.ascontiguousarray(W[:, :, :2 * H].transpose(0, 2, 1))  # (M, 2H, 4H) backward
+        self.po = P["p_o"].T[:, :, None]                            # (H, M, 1)
+        # p_o scaled like z_o, spelled out over the batch: a broadcast operand costs a
+        # step ~3x the time of a contiguous one
+        self.pos = np.ascontiguousarray(np.broadcast_to(-self.po, (H, M, N)))
+        self.Wy, self.by = P["Wy"], P["by"]                         # (M, H, 1), (M, 1)
+
+
+class StepViews:
+    """The views one time step reads and writes."""
+    __slots__ = ("s_prev_m", "c_prev", "z_m", "z_ifg", "z_o", "a_ifg", "a_i", "a_f", "a_g",
+                 "a_otc", "a_o", "a_tc", "c", "h", "tmp")
+
+    def __init__(self, s_prev, s_next, act, z, tmp, H):
+        # s_prev (K, M, N), s_next (K, M, N), act (5H, M, N), z (4H, M, N), tmp (H, M, N)
+        self.s_prev_m, self.c_prev = s_prev.transpose(1, 0, 2), s_prev[H:2 * H]   # (M, K, N) view
+        self.z_m, self.z_ifg, self.z_o = z.transpose(1, 0, 2), z[:3 * H], z[3 * H:]
+        self.a_ifg, self.a_otc = act[:3 * H], act[3 * H:]
+        self.a_i, self.a_f, self.a_g = act[:H], act[H:2 * H], act[2 * H:3 * H]
+        self.a_o, self.a_tc = act[3 * H:4 * H], act[4 * H:]
+        self.h, self.c = s_next[:H], s_next[H:2 * H]
+        self.tmp = tmp
+
+
+def cell_step(W, v):
+    """One step for all models: reads s_prev, writes act = [i f g o tanh(c)] and the next [h | c]."""
+    np.matmul(W.Ws, v.s_prev_m, out=v.z_m)         # scaled pre-activations, (4H, M, N) buffer
+    # i, f = sigmoid(z); g = tanh(z) = 2 sigmoid(2z) - 1
+    np.exp(v.z_ifg, out=v.a_ifg)
+    np.add(v.a_ifg, 1.0, out=v.a_ifg)
+    np.reciprocal(v.a_ifg, out=v.a_ifg)
+    np.multiply(v.a_g, 2.0, out=v.a_g)
+    np.subtract(v.a_g, 1.0, out=v.a_g)
+    # c_t = f * c_{t-1} + i * g
+    np.multiply(v.a_f, v.c_prev, out=v.c)
+    np.multiply(v.a_i, v.a_g, out=v.tmp)
+    np.add(v.c, v.tmp, out=v.c)
+    # o = sigmoid(z_o + p_o * c_t) and tanh(c_t): one exp over the [o | tanh(c)] rows
+    np.multiply(v.c, W.pos, out=v.a_o)
+    np.add(v.a_o, v.z_o, out=v.a_o)
+    np.multiply(v.c, -2.0, out=v.a_tc)
+    np.exp(v.a_otc, out=v.a_otc)
+    np.add(v.a_otc, 1.0, out=v.a_otc)
+    np.reciprocal(v.a_otc, out=v.a_otc)
+    np.multiply(v.a_tc, 2.0, out=v.a_tc)
+    np.subtract(v.a_tc, 1.0, out=v.a_tc)
+    # h_t = o * tanh(c_t)
+    np.multiply(v.a_o, v.a_tc, out=v.h)
+
+
+def state_buffer(T, M, H, n_in, N):
+    """(T, K, M, N) rows [h | c | x | 1]; the h, c rows of step 0 are the zero start."""
+    S = np.zeros((T, 2 * H + n_in + 1, M, N))
+    S[:, -1] = 1.0
+    return S
+
+
+CHUNK_COLUMNS = 4096   # backward works on chunks of C steps with C * M * N <= this (cache-sized)
+
+
+class Workspace:
+    """Buffers for forward + backward of M models on batches of N sequences of length T.
+
+    Forward keeps every step (S, ACT). Backward walks back through chunks of C
+    steps and keeps only one chunk of local derivatives and dL/dz: for an
+    ensemble the full-length versions would not fit in cache, and on this kind
+    of machine a pass through main memory costs more than the arithmetic.
+    """
+
+    def __init__(self, M, T, N, H, n_in):
+        self.shape = (M, T, N, H, n_in)
+        K = 2 * H + n_in + 1
+        self.S = state_buffer(T + 1, M, H, n_in, N)  # S[t] feeds step t; S[T] holds the last h, c
+        self.ACT = np.empty((T, 5 * H, M, N))        # [i f g o tanh(c)] per step
+        self.z = np.empty((4 * H, M, N))
+        self.tmp = np.empty((H, M, N))
+        self.steps = [StepViews(self.S[t], self.S[t + 1], self.ACT[t], self.z, self.tmp, H)
+                      for t in range(T)]
+        # backward, per chunk of C steps
+        C = self.C = max(1, min(T, CHUNK_COLUMNS // (M * N)))
+        self.chunks = [(t0, min(T, t0 + C)) for t0 in range(0, T, C)][::-1]
+        self.DH = np.empty((C, H, M, N))             # dh from the readout
+        self.Do = np.empty((C, H, M, N))             # dz_o = dh * Do
+        self.Dc = np.empty((C, H, M, N))             # dc  += dh * Dc  (through tanh(c) and p_o)
+        self.G = np.empty((C, 3, H, M, N))           # dz_{i,f,g} = dc * G
+        self.dZ = np.empty((C, 4 * H, M, N))         # dL/dz (unscaled)
+        self.dZ3 = self.dZ[:, :3 * H].reshape(C, 3, H, M, N)
+        self.dZ_m = [self.dZ[k].transpose(1, 0, 2) for k in range(C)]    # (M, 4H, N) views
+        self.dWc = np.empty((C, M, 4 * H, K))        # per-step dW of one chunk, summed after
+        self.dS = np.zeros((2 * H, M, N))            # [dh | p_i dz_i + p_f dz_f] sent to step t-1
+        self.dS_m = self.dS.transpose(1, 0, 2)
+        self.dh = np.empty((H, M, N))
+        self.dc = np.empty((H, M, N))
+        self.dcn = np.zeros((H, M, N))               # f dc + peephole part, carried to step t-1
+
+
+def readout(W, h):
+    """y = Wy^T h + by for h (T, H, M, N) -> (T, M, N)."""
+    return np.einsum("tkmn,mk->tmn", h, W.Wy[:, :, 0]) + W.by
+
+
+def forward(W, x, ws):
+    """Training forward. x (T, I, M, N) -> y (T, M, N); caches live in ws."""
+    M, T, N, H, n_in = ws.shape
+    ws.S[:T, 2 * H:2 * H + n_in] = x
+    with np.errstate(over="ignore"):            # exp -> inf is exact here: sigmoid -> 0
+        for v in ws.steps:
+            cell_step(W, v)
+    return readout(W, ws.S[1:, :H])
+
+
+def local_derivatives(W, ws, t0, t1):
+    """Fill Do, Dc, G for steps t0 .. t1-1 from the cached activations."""
+    H = ws.shape[3]
+    L = t1 - t0
+    A = ws.ACT[t0:t1]
+    i, f, g, o, tc = (A[:, k * H:(k + 1) * H] for k in range(5))
+    c_prev = ws.S[t0:t1, H:2 * H]
+    Do, Dc, tmp = ws.Do[:L], ws.Dc[:L], ws.DH[:L]
+    # h = o tanh(c), o = sigmoid(z_o + p_o c):  dz_o = dh tanh(c) o(1-o)
+    np.subtract(1.0, o, out=Do)
+    np.multiply(Do, o, out=Do)
+    np.multiply(Do, tc, out=Do)
+    #                                           dc += dh (o (1 - tanh(c)^2) + p_o Do)
+    np.multiply(tc, tc, out=Dc)
+    np.subtract(1.0, Dc, out=Dc)
+    np.multiply(Dc, o, out=Dc)
+    np.multiply(Do, W.po, out=tmp)
+    np.add(Dc, tmp, out=Dc)
+    # c = f c_prev + i g:  dz_i = dc g i(1-i),  dz_f = dc c_prev f(1-f),  dz_g = dc i (1-g^2)
+    Gi, Gf, Gg = ws.G[:L, 0], ws.G[:L, 1], ws.G[:L, 2]
+    np.subtract(1.0, i, out=Gi)
+    np.multiply(Gi, i, out=Gi)
+    np.multiply(Gi, g, out=Gi)
+    np.subtract(1.0, f, out=Gf)
+    np.multiply(Gf, f, out=Gf)
+    np.multiply(Gf, c_prev, out=Gf)
+    np.multiply(g, g, out=Gg)
+    np.subtract(1.0, Gg, out=Gg)
+    np.multiply(Gg, i, out=Gg)
+
+
+def backward(W, dy, ws):
+    """BPTT. dy = dL/dy (T, M, N). Returns the gradient of every parameter, shapes as in P."""
+    M, T, N, H, n_in = ws.shape
+    dS, dh, dc, dcn = ws.dS, ws.dh, ws.dc, ws.dcn
+    dS.fill(0.0)
+    dcn.fill(0.0)
+    dW = np.zeros((M, 4 * H, 2 * H + n_in + 1))                  # like W_all
+    dpo = np.zeros((H, M))
+    WyT = W.Wy[:, :, 0].T[None, :, :, None]                      # (1, H, M, 1)
+    S_m = ws.S.transpose(0, 2, 3, 1)                             # (T+1, M, N, K) views
+    dZ_m = ws.dZ.transpose(0, 2, 1, 3)                           # (C, M, 4H, N) views
+    for t0, t1 in ws.chunks:
+        L = t1 - t0
+        local_derivatives(W, ws, t0, t1)
+        # y = Wy^T h + by:  dh from the readout
+        np.multiply(WyT, dy[t0:t1, None], out=ws.DH[:L])
+        # the recurrence, in reverse
+        for t in range(t1 - 1, t0 - 1, -1):
+            k = t - t0
+            np.add(ws.DH[k], dS[:H], out=dh)                     # dh_t: readout + step t+1
+            np.multiply(dh, ws.Dc[k], out=dc)                    # dc_t: through h_t and o's peephole
+            np.add(dc, dcn, out=dc)                              #     + carried from step t+1
+            np.multiply(dh, ws.Do[k], out=ws.dZ[k, 3 * H:])
+            np.multiply(dc, ws.G[k], out=ws.dZ3[k])
+            np.matmul(W.Wb, ws.dZ_m[k], out=ws.dS_m)             # to h_{t-1} and (peepholes) c_{t-1}
+            np.multiply(dc, ws.ACT[t, H:2 * H], out=dcn)         # the CEC: f_t dc_t ...
+            np.add(dcn, dS[H:], out=dcn)                         # ... + p_i dz_i + p_f dz_f
+        # z = W_all s:  dW_all = sum over steps and sequences of dz s^T
+        np.matmul(dZ_m[:L], S_m[t0:t1], out=ws.dWc[:L])
+        dW += ws.dWc[:L].sum(axis=0)
+        dpo += np.einsum("tkmn,tkmn->km", ws.S[t0 + 1:t1 + 1, H:2 * H], ws.dZ[:L, 3 * H:])
+    d = np.arange(H)
+    return {"Wx": dW[:, :, 2 * H:2 * H + n_in].transpose(0, 2, 1).copy(),
+            "Wh": dW[:, :, :H].transpose(0, 2, 1).copy(),
+            "b": dW[:, :, -1].copy(),
+            "p_i": dW[:, I_ * H + d, H + d],
+            "p_f": dW[:, F_ * H + d, H + d],
+            "p_o": dpo.T.copy(),
+            "Wy": np.einsum("tkmn,tmn->mk", ws.S[1:, :H], dy)[:, :, None],
+            "by": dy.sum(axis=(0, 2))[:, None]}
+
+
+def loss_and_grads(P, x, d, peep, ws=None):
+    """Loss per model (M,) = 0.5 * sum_t (y - d)^2 averaged over the batch, its gradients, and y.
+
+    x (T, I, M, N), d (T, M, N), peep (M,) bool: vanilla members get zero peephole gradients.
+    """
+    T, n_in, M, N = x.shape
+    H = P["Wh"].shape[1]
+    if ws is None or ws.shape != (M, T, N, H, n_in):
+        ws = Workspace(M, T, N, H, n_in)
+    W = Weights(P, N)
+    y = forward(W, x, ws)
+    err = y - d
+    loss = 0.5 * np.einsum("tmn,tmn->m", err, err) / N
+    grads = backward(W, err / N, ws)
+    for name in PEEPS:
+        grads[name] *= peep[:, None]
+    return loss, grads, y
+
+
+def predict(P, x):
+    """Inference with state memory independent of T: x (T, I, M, N) -> y (T, M, N)."""
+    T, n_in, M, N = x.shape
+    H = P["Wh"].shape[1]
+    W = Weights(P, N)
+    S = state_buffer(2, M, H, n_in, N)
+    act, z, tmp = np.empty((5 * H, M, N)), np.empty((4 * H, M, N)), np.empty((H, M, N))
+    views = [StepViews(S[k], S[1 - k], act, z, tmp, H) for k in (0, 1)]
+    h_m = [S[k, :H].transpose(1, 0, 2) for k in (1, 0)]         # (M, H, N) views of step t's h
+    WyT = W.Wy.transpose(0, 2, 1)                                # (M, 1, H)
+    y = np.empty((T, M, N))
+    with np.errstate(over="ignore"):
+        for t in range(T):
+            S[t % 2, 2 * H:2 * H + n_in] = x[t]
+            cell_step(W, views[t % 2])
+            np.matmul(WyT, h_m[t % 2], out=y[t, :, None, :])
+    return y + W.by
+
+
+# ----------------------------------------------------------------------------
+# Adam, one state per model.
+
+class Adam:
+    def __init__(self, P, cfg):
+        self.cfg = cfg
+        self.m = {k: np.zeros_like(v) for k, v in P.items()}
+        self.v = {k: np.zeros_like(v) for k, v in P.items()}
+        self.t = 0
+
+    def step(self, P, grads, lr):
+        c = self.cfg
+        self.t += 1
+        # 1. clip: scale each model's gradient so its global L2 norm is at most c.clip
+        sq = sum(np.sum(g.reshape(len(g), -1) ** 2, axis=1) for g in grads.values())   # (M,)
+        scale = c.clip / np.maximum(np.sqrt(sq), c.clip)
+        for k, g in grads.items():
+            g = g * scale.reshape((-1,) + (1,) * (g.ndim - 1))
+            # 2. moments
+            self.m[k] = c.beta1 * self.m[k] + (1 - c.beta1) * g
+            self.v[k] = c.beta2 * self.v[k] + (1 - c.beta2) * g * g
+            # 3. bias correction
+            mh = self.m[k] / (1 - c.beta1 ** self.t)
+            vh = self.v[k] / (1 - c.beta2 ** self.t)
+            # 4. update
+            P[k] -= lr * mh / (np.sqrt(vh) + c.adam_eps)
+        return np.sqrt(sq)
+
+
+def lr_at(cfg, it):
+    """Learning rate for iteration it (1-based): halved every lr_halve_every iterations."""
+    return cfg.lr * 0.5 ** ((it - 1) // cfg.lr_halve_every)
+
+
+# ----------------------------------------------------------------------------
+# Training and evaluation of an ensemble.
+
+class DivergenceError(RuntimeError):
+    pass
+
+
+def members_of(cfg):
+    """Ensemble members as (seed, variant) pairs; both variants of a seed sit side by side."""
+    return [(s, v) for s in cfg.seeds for v in cfg.variants]
+
+
+def test_sets(cfg):
+    """The fixed held-out set of each seed, from its own stream."""
+    return {s: TASKS[cfg.task].sample(cfg, rng_for(s, STREAM_TEST), cfg.n_test) for s in cfg.seeds}
+
+
+def stack_inputs(batches, members):
+    """Per-seed batches -> x (T, I, M, N) and d (T, M, N); the members of a seed share them."""
+    x = np.stack([batches[s].x for s, _ in members], axis=2)
+    d = np.stack([batches[s].d for s, _ in members], axis=1)
+    return x, d
+
+
+def evaluate(cfg, P, members, tests):
+    """Test metrics per member: mse per step, zero-predictor mse, exact and +-tol solve rates."""
+    task = TASKS[cfg.task]
+    x, d = stack_inputs(tests, members)
+    y = predict(P, x)
+    out = []
+    for k, (s, _) in enumerate(members):
+        out.append({"test_mse": float(np.mean((y[:, k] - d[:, k]) ** 2)),
+                    "zero_mse": float(np.mean(d[:, k] ** 2)),
+                    "solve": float(np.mean(task.solved(cfg, y[:, k], tests[s], 0))),
+                    "solve_tol": float(np.mean(task.solved(cfg, y[:, k], tests[s], cfg.tol)))})
+    return out, y
+
+
+def train(cfg, members=None, log=print, on_eval=None):
+    """Train every (seed, variant) member together. Returns (params, results dict).
+
+    on_eval(it, P, metrics) is called at every evaluation point (iteration 0 included).
+    """
+    cfg.validate()
+    members = members_of(cfg) if members is None else list(members)
+    task = TASKS[cfg.task]
+    seeds = sorted({s for s, _ in members})
+    P = stack([init_member(cfg, s, v) for s, v in members])
+    peep = np.array([v == "peep" for _, v in members])
+    train_rng = {s: rng_for(s, STREAM_TRAIN) for s in seeds}
+    tests = test_sets(cfg)
+    M = len(members)
+    ws = Workspace(M, cfg.T, cfg.batch, cfg.hidden, task.n_in)
+    opt = Adam(P, cfg)
+    hist = {"iter": [], "train_mse": [], "test_mse": [], "solve": [], "solve_tol": []}
+    run_sq, run_n = np.zeros(M), 0
+    t0 = time.perf_counter()
+
+    def record(it, train_mse):
+        metrics, _ = evaluate(cfg, P, members, tests)
+        hist["iter"].append(it)
+        hist["train_mse"].append([float(v) for v in train_mse])
+        for key in ("test_mse", "solve", "solve_tol"):
+            hist[key].append([m[key] for m in metrics])
+        log(progress_line(cfg, members, it, train_mse, metrics, time.perf_counter() - t0))
+        if on_eval is not None:
+            on_eval(it, P, metrics)
+        return metrics
+
+    metrics = record(0, np.full(M, np.nan))
+    for it in range(1, cfg.iters + 1):
+        batches = {s: task.sample(cfg, train_rng[s], cfg.batch) for s in seeds}
+        x, d = stack_inputs(batches, members)
+        loss, grads, _ = loss_and_grads(P, x, d, peep, ws)
+        if not np.all(np.isfinite(loss)):
+            bad = [f"seed {members[k][0]} {members[k][1]}" for k in np.flatnonzero(~np.isfinite(loss))]
+            raise DivergenceError(f"training diverged at iteration {it} (loss not finite for "
+                                  f"{', '.join(bad)}); try a smaller --lr")
+        opt.step(P, grads, lr_at(cfg, it))
+        run_sq += loss * 2.0 / cfg.T
+        run_n += 1
+        if it % cfg.eval_every == 0 or it == cfg.iters:
+            metrics = record(it, run_sq / run_n)
+            run_sq[:], run_n = 0.0, 0
+    seconds = time.perf_counter() - t0
+    out = []
+    for j, (s, v) in enumerate(members):
+        h = {k: (hist[k] if k == "iter" else [row[j] for row in hist[k]]) for k in hist}
+        # one evaluation is a noisy sample of a still-moving network; the tail mean is steadier
+        tail = {k: float(np.mean(h[k][1:][-cfg.tail_evals:] or [np.nan])) for k in ("test_mse", "solve")}
+        out.append({"seed": s, "variant": v, "history": h, "final": metrics[j], "tail": tail})
+    return P, {"members": out, "seconds": seconds}
+
+
+def _train_worker(args):
+    cfg, members, tag = args
+    P, res = train(cfg, members, log=lambda line: print(f"[{tag}] {line}", flush=True))
+    return P, res
+
+
+def train_parallel(cfg, workers=1, log=print):
+    """Train all members, split by seed across `workers` processes. Same results as one process
+    up to floating-point summation order (each member's numbers do not depend on its neighbours)."""
+    cfg.validate()
+    members = members_of(cfg)
+    groups = [cfg.seeds[w::workers] for w in range(workers)]
+    groups = [g for g in groups if g]
+    if len(groups) <= 1:
+        return train(cfg, members, log=log)
+    jobs = [(cfg, [(s, v) for s in g for v in cfg.variants], f"w{w}") for w, g in enumerate(groups)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
+        outs = list(pool.map(_train_worker, jobs))
+    # put members back in members_of(cfg) order
+    order = {m: k for k, m in enumerate(members)}
+    flat = [(m, P, k, r) for (P, res), job in zip(outs, jobs)
+            for k, (m, r) in enumerate(zip(job[1], res["members"]))]
+    flat.sort(key=lambda e: order[e[0]])
+    P = {name: np.concatenate([e[1][name][e[2]:e[2] + 1] for e in flat]) for name in PARAMS}
+    return P, {"members": [e[3] for e in flat], "seconds": time.perf_counter() - t0}
+
+
+# ----------------------------------------------------------------------------
+# Reporting.
+
+def by_variant(members, values):
+    """{variant: [values of its members]}"""
+    out = {}
+    for (_, v), x in zip(members, values):
+        out.setdefault(v, []).append(x)
+    return out
+
+
+def progress_line(cfg, members, it, train_mse, metrics, elapsed):
+    parts = [f"it {it:>{len(str(cfg.iters))}}/{cfg.iters}"]
+    for v, ms in by_variant(members, list(zip(train_mse, metrics))).items():
+        tr = np.mean([a for a, _ in ms])
+        parts.append(f"{v}: train {'-' if np.isnan(tr) else f'{tr:.2e}':>8} test {np.mean([b['test_mse'] for _, b in ms]):.2e} "
+                     f"solve {np.mean([b['solve'] for _, b in ms]):.3f}")
+    parts.append(f"{elapsed:6.1f}s")
+    return " | ".join(parts)
+
+
+def summarize(results):
+    """Mean and sample std over seeds of every final and tail metric, per variant."""
+    members = [(m["seed"], m["variant"]) for m in results["members"]]
+    out = {}
+    for v, ms in by_variant(members, results["members"]).items():
+        out[v] = {"n": len(ms)}
+        for part in ("final", "tail"):
+            for key in ms[0].get(part, {}):
+                a = np.array([m[part][key] for m in ms])
+                out[v][f"{part}_{key}"] = {"mean": float(a.mean()),
+                                           "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0}
+    return out
+
+
+def summary_table(cfg, results):
+    """Per-member rows, then mean (and std over seeds) per variant."""
+    has_tail = "tail" in results["members"][0]
+    cols = [("final", "test_mse", "test MSE", ".5f"), ("final", "zero_mse", "zero MSE", ".5f"),
+            ("final", "solve", "solve", ".3f")]
+    if cfg.tol:
+        cols.append(("final", "solve_tol", f"solve+-{cfg.tol}", ".3f"))
+    if has_tail:
+        cols += [("tail", "test_mse", f"MSE last{cfg.tail_evals}", ".5f"),
+                 ("tail", "solve", f"solve last{cfg.tail_evals}", ".3f")]
+    width = [max(9, len(c[2])) for c in cols]
+    rows = [f"{'seed':>4} {'variant':<8} " + " ".join(f"{c[2]:>{w}}" for c, w in zip(cols, width))]
+    for m in results["members"]:
+        rows.append(f"{m['seed']:>4} {m['variant']:<8} "
+                    + " ".join(f"{m[p][k]:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width)))
+    for v, s in summarize(results).items():
+        rows.append(f"{'mean':>4} {v:<8} "
+                    + " ".join(f"{s[p + '_' + k]['mean']:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width)))
+        if s["n"] > 1:
+            rows.append(f"{'std':>4} {v:<8} "
+                        + " ".join(f"{s[p + '_' + k]['std']:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width)))
+    return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------
+# Files, always written to a temporary file first and renamed into place.
+
+def atomic_write(path, write):
+    """Call write(f) on a temporary binary file next to path, then rename it to path."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def config_dict(cfg):
+    d = dataclasses.asdict(cfg)
+    d["seeds"], d["variants"] = list(cfg.seeds), list(cfg.variants)
+    return d
+
+
+def config_from_dict(d):
+    names = {f.name for f in dataclasses.fields(Config)}
+    unknown = set(d) - names
+    if unknown:
+        raise ValueError(f"config has unknown fields {sorted(unknown)}")
+    d = dict(d)
+    d["seeds"], d["variants"] = tuple(d.get("seeds", ())), tuple(d.get("variants", ()))
+    cfg = Config(**d)
+    cfg.validate()
+    return cfg
+
+
+def save_json(path, cfg, results):
+    doc = {"config": config_dict(cfg), "members": results["members"],
+           "summary": summarize(results), "seconds": results["seconds"],
+           "env": {"python": platform.python_version(), "numpy": np.__version__,
+                   "machine": platform.machine(), "cpus": os.cpu_count()}}
+    atomic_write(path, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
+
+
+def save_checkpoint(path, cfg, P, members):
+    meta = json.dumps({"config": config_dict(cfg), "members": [list(m) for m in members]})
+    atomic_write(path, lambda f: np.savez(f, meta=np.array(meta), **P))
+
+
+def load_checkpoint(path):
+    """-> (cfg, P, members). ValueError with one clear line if the file is unusable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            P = {k: z[k].astype(np.float64) for k in PARAMS}
+    except (OSError, KeyError, ValueError, json.JSONDecodeError) as e:
+        raise ValueError(f"checkpoint {path!r} is not readable as a timing_counting_spikes checkpoint ({e})")
+    cfg = config_from_dict(meta["config"])
+    members = [tuple(m) for m in meta["members"]]
+    M, H, n_in = len(members), cfg.hidden, TASKS[cfg.task].n_in
+    want = {"Wx": (M, n_in, 4 * H), "Wh": (M, H, 4 * H), "b": (M, 4 * H), "Wy": (M, H, 1), "by": (M, 1),
+            "p_i": (M, H), "p_f": (M, H), "p_o": (M, H)}
+    for k, shape in want.items():
+        if P[k].shape != shape:
+            raise ValueError(f"checkpoint {path!r}: {k} has shape {P[k].shape}, config says {shape}")
+    if members != members_of(cfg):
+        raise ValueError(f"checkpoint {path!r}: members {members} do not match its config")
+    return cfg, P, members
+
+
+# ----------------------------------------------------------------------------
+# Gradient check: analytic BPTT against float64 central differences.
+
+GRADCHECK_TOL = 1e-6     # max allowed relative error per parameter tensor
+
+
+def gradcheck(eps=1e-6, log=print):
+    """Check every parameter of both variants on a small MSD config. Returns the worst error."""
+    cfg = Config(T=20, D_min=3, D_max=6, hidden=3, batch=4)
+    worst = 0.0
+    for variant in VARIANTS:
+        P = stack([init_member(cfg, 0, variant)])
+        # move every tensor off its special init (zero biases, zero vanilla peepholes) a little
+        r = np.random.default_rng(123)
+        for k in P:
+            if k in SHARED or variant == "peep":
+                P[k] += 0.3 * r.standard_normal(P[k].shape)
+        batch = MSD.sample(cfg, rng_for(0, STREAM_TRAIN), cfg.batch)
+        x, d = batch.x[:, :, None], batch.d[:, None]
+        peep = np.array([variant == "peep"])
+        _, grads, _ = loss_and_grads(P, x, d, peep)
+        log(f"gradcheck ({variant}):")
+        for k in (PARAMS if variant == "peep" else SHARED):
+            num = np.zeros_like(P[k])
+            for idx in np.ndindex(P[k].shape):
+                old = P[k][idx]
+                P[k][idx] = old + eps
+                lp = loss_and_grads(P, x, d, peep)[0][0]
+                P[k][idx] = old - eps
+                lm = loss_and_grads(P, x, d, peep)[0][0]
+                P[k][idx] = old
+                num[idx] = (lp - lm) / (2 * eps)
+            rel = np.linalg.norm(grads[k] - num) / max(np.linalg.norm(grads[k]) + np.linalg.norm(num), 1e-12)
+            worst = max(worst, rel)
+            log(f"  {k:<3} {str(P[k].shape[1:]):>8}  max |grad| {np.abs(num).max():.2e}  rel err {rel:.2e}")
+        if variant == "vanilla":
+            assert all(np.all(grads[k] == 0) for k in PEEPS), "vanilla peephole gradient must be zero"
+    log(f"worst relative error {worst:.2e} (tolerance {GRADCHECK_TOL:.0e}): "
+        + ("PASS" if worst <= GRADCHECK_TOL else "FAIL"))
+    return worst
+
+
+# ----------------------------------------------------------------------------
+# Benchmark: milliseconds per training iteration (evaluation excluded).
+
+def bench(cfg, iters=100, log=print):
+    def run(seeds, variants, workers):
+        c = dataclasses.replace(cfg, seeds=tuple(seeds), variants=tuple(variants), iters=iters,
+                                eval_every=10 ** 9, n_test=1)
+        t0 = time.perf_counter()
+        train_parallel(c, workers, log=lambda line: None)
+        return (time.perf_counter() - t0) / iters * 1e3
+    rows = [("1 model, peep", run([4], ["peep"], 1), 1),
+            ("1 model, vanilla", run([4], ["vanilla"], 1), 1),
+            ("14 models (7 seeds x 2), 1 process", run(range(7), VARIANTS, 1), 14),
+            ("14 models (7 seeds x 2), 2 processes", run(range(7), VARIANTS, 2), 14)]
+    log(f"benchmark: T={cfg.T} H={cfg.hidden} batch={cfg.batch}, {iters} iterations each, "
+        f"numpy {np.__version__}, {os.cpu_count()} cpus")
+    log(f"{'run':<40} {'ms/iter':>9} {'ms/model-iter':>14}")
+    for name, ms, m in rows:
+        log(f"{name:<40} {ms:>9.2f} {ms / m:>14.2f}")
+    return rows
+
+
+# ----------------------------------------------------------------------------
+# Command line.
+
+def parse_seeds(text):
+    """'4', '0-6' or '0,3,5' -> tuple of seeds."""
+    try:
+        out = []
+        for part in text.split(","):
+            if "-" in part:
+                a, b = (int(v) for v in part.split("-"))
+                if b < a:
+                    raise ValueError
+                out.extend(range(a, b + 1))
+            else:
+                out.append(int(part))
+        if not out or min(out) < 0:
+            raise ValueError
+        return tuple(out)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed list; use e.g. 4, 0-6 or 0,3,5 "
+                                         "(integers >= 0)")
+
+
+def _number(kind, low, strict):
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
+        if not np.isfinite(v) or (v <= low if strict else v < low):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {'>' if strict else '>='} {low}")
+        return v
+    return parse
+
+
+positive_int, nonneg_int, positive_float = _number(int, 0, True), _number(int, 0, False), _number(float, 0, True)
+
+
+def add_config_args(p, defaults=Config()):
+    """The task/model/training flags, shared with the companion scripts."""
+    p.add_argument("--T", type=positive_int, default=defaults.T, help=f"sequence length (default {defaults.T})")
+    p.add_argument("--D-min", type=positive_int, default=defaults.D_min,
+                   help=f"shortest spike gap D (default {defaults.D_min})")
+    p.add_argument("--D-max", type=positive_int, default=defaults.D_max,
+                   help=f"longest spike gap D; needs 2*D_max < T (default {defaults.D_max})")
+    p.add_argument("--hidden", type=positive_int, default=defaults.hidden,
+                   help=f"LSTM cells H (default {defaults.hidden})")
+    p.add_argument("--iters", type=nonneg_int, default=defaults.iters,
+                   help=f"training iterations (default {defaults.iters})")
+    p.add_argument("--batch", type=positive_int, default=defaults.batch,
+                   help=f"sequences per training batch (default {defaults.batch})")
+    p.add_argument("--lr", type=positive_float, default=defaults.lr,
+                   help=f"Adam learning rate (default {defaults.lr})")
+    p.add_argument("--lr-halve-every", type=positive_int, default=defaults.lr_halve_every,
+                   help=f"halve the learning rate every N iterations (default {defaults.lr_halve_every})")
+    p.add_argument("--clip", type=positive_float, default=defaults.clip,
+                   help=f"per-model global gradient-norm clip (default {defaults.clip})")
+    p.add_argument("--eval-every", type=positive_int, default=defaults.eval_every,
+                   help=f"evaluate on the test set every N iterations (default {defaults.eval_every})")
+    p.add_argument("--n-test", type=positive_int, default=defaults.n_test,
+                   help=f"held-out test sequences per seed (default {defaults.n_test})")
+    p.add_argument("--tol", type=nonneg_int, default=defaults.tol,
+                   help="also report the solve rate within +-TOL steps (default 0: exact only)")
+    p.add_argument("--seed", dest="seeds", type=parse_seeds, default=defaults.seeds,
+                   help=f"seed(s) to train (default {defaults.seeds[0]}, the reference's headline seed)")
+    p.add_argument("--seeds", dest="seeds", type=parse_seeds,
+                   help="seeds for a sweep: a list or range, e.g. 0-6 or 0,3,5")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--peep", dest="variants", action="store_const", const=("peep",),
+                   help="train the peephole LSTM only")
+    g.add_argument("--no-peep", dest="variants", action="store_const", const=("vanilla",),
+                   help="train the vanilla LSTM (no peepholes) only")
+    g.add_argument("--both", dest="variants", action="store_const", const=VARIANTS,
+                   help="train both variants side by side, sharing weights and data (the default)")
+    p.set_defaults(variants=defaults.variants)
+
+
+def config_from_args(a):
+    return Config(T=a.T, D_min=a.D_min, D_max=a.D_max, hidden=a.hidden, iters=a.iters, batch=a.batch,
+                  lr=a.lr, lr_halve_every=a.lr_halve_every, clip=a.clip, eval_every=a.eval_every,
+                  n_test=a.n_test, tol=a.tol, seeds=tuple(a.seeds), variants=tuple(a.variants))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        description="Peephole vs vanilla LSTM on the MSD timing task (Gers et al. 2002), pure numpy.",
+        epilog="Defaults run the headline experiment: seed 4, both variants, T=150, D in [30, 60], "
+               "H=8, 3000 iterations of batch 32, Adam lr 5e-3.")
+    add_config_args(p)
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="processes to split the seeds across (use 2 on a 2-core machine; default 1)")
+    p.add_argument("--json", metavar="PATH", help="write config, per-member history and final metrics")
+    p.add_argument("--save", metavar="PATH", help="write an .npz checkpoint (weights + config)")
+    p.add_argument("--load", metavar="PATH",
+                   help="evaluate a saved checkpoint on its own test sets instead of training")
+    p.add_argument("--gradcheck", action="store_true",
+                   help="check BPTT against central differences for both variants; exit 1 on failure")
+    p.add_argument("--bench", action="store_true",
+                   help="print milliseconds per training iteration for 1 and 14 models")
+    a = p.parse_args(argv)
+
+    if a.gradcheck:
+        return 0 if gradcheck() <= GRADCHECK_TOL else 1
+    try:
+        if a.load:
+            cfg, P, members = load_checkpoint(a.load)
+            metrics, _ = evaluate(cfg, P, members, test_sets(cfg))
+            results = {"members": [{"seed": s, "variant": v, "history": {}, "final": m}
+                                   for (s, v), m in zip(members, metrics)], "seconds": 0.0}
+            print(summary_table(cfg, results))
+            return 0
+        cfg = config_from_args(a)
+        cfg.validate()
+        if a.bench:
+            bench(cfg)
+            return 0
+        for path in (a.json, a.save):
+            if path and os.path.isdir(path):
+                raise ValueError(f"output path {path!r} is a directory; give a file name")
+        print(f"training {len(members_of(cfg))} model(s): seeds {list(cfg.seeds)} x {list(cfg.variants)}, "
+              f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}], H={cfg.hidden}, {cfg.iters} iterations "
+              f"of batch {cfg.batch}, lr {cfg.lr}", flush=True)
+        P, results = train_parallel(cfg, a.workers)
+    except ValueError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    except DivergenceError as e:
+        p.exit(3, f"{p.prog}: {e}\n")
+    print(summary_table(cfg, results))
+    print(f"trained in {results['seconds']:.1f}s")
+    if a.json:
+        save_json(a.json, cfg, results)
+        print(f"wrote {a.json}")
+    if a.save:
+        save_checkpoint(a.save, cfg, P, members_of(cfg))
+        print(f"wrote {a.save}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
