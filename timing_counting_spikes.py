@@ -361,12 +361,27 @@ class Workspace:
         self.dZ = np.empty((C, 4 * H, M, N))         # dL/dz (unscaled)
         self.dZ3 = self.dZ[:, :3 * H].reshape(C, 3, H, M, N)
         self.dZ_m = [self.dZ[k].transpose(1, 0, 2) for k in range(C)]    # (M, 4H, N) views
-        self.dWc = np.empty((C, M, 4 * H, K))        # per-step dW of one chunk, summed after
+        self.dWc = np.empty((C, M, 4 * H, K))        # per-step dW of one chunk
+        self.dPo = np.empty((C, H, M))               # per-step p_o gradient of one chunk
         self.dS = np.zeros((2 * H, M, N))            # [dh | p_i dz_i + p_f dz_f] sent to step t-1
         self.dS_m = self.dS.transpose(1, 0, 2)
         self.dh = np.empty((H, M, N))
         self.dc = np.empty((H, M, N))
         self.dcn = np.zeros((H, M, N))               # f dc + peephole part, carried to step t-1
+
+
+def model_sum(a, model_axis):
+    """Sum a (T, [F,] M, N) array over steps and sequences -> (M, [F]).
+
+    Each model's numbers are summed as one contiguous row, so the rounding is the
+    same whether the model trains alone or inside an ensemble (numpy picks its
+    summation order from the array's layout).
+    """
+    a = np.moveaxis(a, model_axis, 0)                    # (M, T, [F,] N)
+    if a.ndim == 4:
+        a = a.transpose(0, 2, 1, 3)                      # (M, F, T, N)
+    a = np.ascontiguousarray(a)
+    return a.reshape(a.shape[:-2] + (-1,)).sum(axis=-1)
 
 
 def readout(W, h):
@@ -442,10 +457,14 @@ def backward(W, dy, ws):
             np.matmul(W.Wb, ws.dZ_m[k], out=ws.dS_m)             # to h_{t-1} and (peepholes) c_{t-1}
             np.multiply(dc, ws.ACT[t, H:2 * H], out=dcn)         # the CEC: f_t dc_t ...
             np.add(dcn, dS[H:], out=dcn)                         # ... + p_i dz_i + p_f dz_f
-        # z = W_all s:  dW_all = sum over steps and sequences of dz s^T
+        # z = W_all s:  dW_all = sum over steps and sequences of dz s^T;  z_o += p_o c
         np.matmul(dZ_m[:L], S_m[t0:t1], out=ws.dWc[:L])
-        dW += ws.dWc[:L].sum(axis=0)
-        dpo += np.einsum("tkmn,tkmn->km", ws.S[t0 + 1:t1 + 1, H:2 * H], ws.dZ[:L, 3 * H:])
+        np.multiply(ws.S[t0 + 1:t1 + 1, H:2 * H], ws.dZ[:L, 3 * H:]).sum(axis=3, out=ws.dPo[:L])
+        # add the steps one by one, last first, so that the sum does not depend on the
+        # chunk length (which depends on M): an ensemble member then matches its solo run
+        for k in range(L - 1, -1, -1):
+            np.add(dW, ws.dWc[k], out=dW)
+            np.add(dpo, ws.dPo[k], out=dpo)
     d = np.arange(H)
     return {"Wx": dW[:, :, 2 * H:2 * H + n_in].transpose(0, 2, 1).copy(),
             "Wh": dW[:, :, :H].transpose(0, 2, 1).copy(),
@@ -453,8 +472,8 @@ def backward(W, dy, ws):
             "p_i": dW[:, I_ * H + d, H + d],
             "p_f": dW[:, F_ * H + d, H + d],
             "p_o": dpo.T.copy(),
-            "Wy": np.einsum("tkmn,tmn->mk", ws.S[1:, :H], dy)[:, :, None],
-            "by": dy.sum(axis=(0, 2))[:, None]}
+            "Wy": model_sum(ws.S[1:, :H] * dy[:, None], model_axis=2)[:, :, None],
+            "by": model_sum(dy, model_axis=1)[:, None]}
 
 
 def loss_and_grads(P, x, d, peep, ws=None):
@@ -469,7 +488,7 @@ def loss_and_grads(P, x, d, peep, ws=None):
     W = Weights(P, N)
     y = forward(W, x, ws)
     err = y - d
-    loss = 0.5 * np.einsum("tmn,tmn->m", err, err) / N
+    loss = 0.5 * model_sum(err * err, model_axis=1) / N
     grads = backward(W, err / N, ws)
     for name in PEEPS:
         grads[name] *= peep[:, None]
@@ -590,7 +609,7 @@ def train(cfg, members=None, log=print, on_eval=None):
     def record(it, train_mse):
         metrics, _ = evaluate(cfg, P, members, tests)
         hist["iter"].append(it)
-        hist["train_mse"].append([float(v) for v in train_mse])
+        hist["train_mse"].append([None if np.isnan(v) else float(v) for v in train_mse])  # none before training
         for key in ("test_mse", "solve", "solve_tol"):
             hist[key].append([m[key] for m in metrics])
         log(progress_line(cfg, members, it, train_mse, metrics, time.perf_counter() - t0))
@@ -602,7 +621,8 @@ def train(cfg, members=None, log=print, on_eval=None):
     for it in range(1, cfg.iters + 1):
         batches = {s: task.sample(cfg, train_rng[s], cfg.batch) for s in seeds}
         x, d = stack_inputs(batches, members)
-        loss, grads, _ = loss_and_grads(P, x, d, peep, ws)
+        with np.errstate(over="ignore", invalid="ignore"):   # a non-finite loss is caught below
+            loss, grads, _ = loss_and_grads(P, x, d, peep, ws)
         if not np.all(np.isfinite(loss)):
             bad = [f"seed {members[k][0]} {members[k][1]}" for k in np.flatnonzero(~np.isfinite(loss))]
             raise DivergenceError(f"training diverged at iteration {it} (loss not finite for "
