@@ -650,15 +650,14 @@ def _train_worker(args):
 
 
 def train_parallel(cfg, workers=1, log=print):
-    """Train all members, split by seed across `workers` processes. Same results as one process
-    up to floating-point summation order (each member's numbers do not depend on its neighbours)."""
+    """Train all members, dealt round-robin to `workers` processes. The results are the same
+    as in one process: a member's arithmetic does not depend on the other members."""
     cfg.validate()
     members = members_of(cfg)
-    groups = [cfg.seeds[w::workers] for w in range(workers)]
-    groups = [g for g in groups if g]
+    groups = [g for g in (members[w::workers] for w in range(workers)) if g]
     if len(groups) <= 1:
         return train(cfg, members, log=log)
-    jobs = [(cfg, [(s, v) for s in g for v in cfg.variants], f"w{w}") for w, g in enumerate(groups)]
+    jobs = [(cfg, g, f"w{w}") for w, g in enumerate(groups)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
         outs = list(pool.map(_train_worker, jobs))
@@ -952,8 +951,9 @@ def main(argv=None):
         epilog="Defaults run the headline experiment: seed 4, both variants, T=150, D in [30, 60], "
                "H=8, 3000 iterations of batch 32, Adam lr 5e-3.")
     add_config_args(p)
-    p.add_argument("--workers", type=positive_int, default=1,
-                   help="processes to split the seeds across (use 2 on a 2-core machine; default 1)")
+    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                   help="processes to deal the models to; results do not depend on it "
+                        "(default: one per CPU core, here %(default)s)")
     p.add_argument("--json", metavar="PATH", help="write config, per-member history and final metrics")
     p.add_argument("--save", metavar="PATH", help="write an .npz checkpoint (weights + config)")
     p.add_argument("--load", metavar="PATH",
