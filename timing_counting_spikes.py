@@ -358,11 +358,16 @@ class Workspace:
         self.Do = np.empty((C, H, M, N))             # dz_o = dh * Do
         self.Dc = np.empty((C, H, M, N))             # dc  += dh * Dc  (through tanh(c) and p_o)
         self.G = np.empty((C, 3, H, M, N))           # dz_{i,f,g} = dc * G
-        self.dZ = np.empty((C, 4 * H, M, N))         # dL/dz (unscaled)
+        # dL/dz (unscaled) with dL/dy as an extra row, against the window
+        # [h_{t-1} | c_{t-1} | x_t | 1 | h_t | c_t] of S (rows K + 2H, no copy: S[t+1]
+        # follows S[t] in memory): their product holds every weight gradient of step t
+        self.dZ = np.empty((C, 4 * H + 1, M, N))
         self.dZ3 = self.dZ[:, :3 * H].reshape(C, 3, H, M, N)
-        self.dZ_m = [self.dZ[k].transpose(1, 0, 2) for k in range(C)]    # (M, 4H, N) views
-        self.dWc = np.empty((C, M, 4 * H, K))        # per-step dW of one chunk
-        self.dPo = np.empty((C, H, M))               # per-step p_o gradient of one chunk
+        self.dZ_m = [self.dZ[k, :4 * H].transpose(1, 0, 2) for k in range(C)]   # (M, 4H, N) views
+        self.S_win = np.lib.stride_tricks.as_strided(
+            self.S, (T, M, N, K + 2 * H), (self.S.strides[0], self.S.strides[2], self.S.strides[3],
+                                           self.S.strides[1]), writeable=False)
+        self.dWc = np.empty((C, M, 4 * H + 1, K + 2 * H))   # per-step gradients of one chunk
         self.dS = np.zeros((2 * H, M, N))            # [dh | p_i dz_i + p_f dz_f] sent to step t-1
         self.dS_m = self.dS.transpose(1, 0, 2)
         self.dh = np.empty((H, M, N))
@@ -436,44 +441,43 @@ def backward(W, dy, ws):
     dS, dh, dc, dcn = ws.dS, ws.dh, ws.dc, ws.dcn
     dS.fill(0.0)
     dcn.fill(0.0)
-    dW = np.zeros((M, 4 * H, 2 * H + n_in + 1))                  # like W_all
-    dpo = np.zeros((H, M))
+    K = 2 * H + n_in + 1
+    dW = np.zeros((M, 4 * H + 1, K + 2 * H))                     # rows [dz | dy], columns S_win
     WyT = W.Wy[:, :, 0].T[None, :, :, None]                      # (1, H, M, 1)
-    S_m = ws.S.transpose(0, 2, 3, 1)                             # (T+1, M, N, K) views
-    dZ_m = ws.dZ.transpose(0, 2, 1, 3)                           # (C, M, 4H, N) views
+    dZ_m = ws.dZ.transpose(0, 2, 1, 3)                           # (C, M, 4H+1, N) views
     for t0, t1 in ws.chunks:
         L = t1 - t0
         local_derivatives(W, ws, t0, t1)
         # y = Wy^T h + by:  dh from the readout
         np.multiply(WyT, dy[t0:t1, None], out=ws.DH[:L])
+        ws.dZ[:L, 4 * H] = dy[t0:t1]
         # the recurrence, in reverse
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
             np.add(ws.DH[k], dS[:H], out=dh)                     # dh_t: readout + step t+1
             np.multiply(dh, ws.Dc[k], out=dc)                    # dc_t: through h_t and o's peephole
             np.add(dc, dcn, out=dc)                              #     + carried from step t+1
-            np.multiply(dh, ws.Do[k], out=ws.dZ[k, 3 * H:])
+            np.multiply(dh, ws.Do[k], out=ws.dZ[k, 3 * H:4 * H])
             np.multiply(dc, ws.G[k], out=ws.dZ3[k])
             np.matmul(W.Wb, ws.dZ_m[k], out=ws.dS_m)             # to h_{t-1} and (peepholes) c_{t-1}
             np.multiply(dc, ws.ACT[t, H:2 * H], out=dcn)         # the CEC: f_t dc_t ...
             np.add(dcn, dS[H:], out=dcn)                         # ... + p_i dz_i + p_f dz_f
-        # z = W_all s:  dW_all = sum over steps and sequences of dz s^T;  z_o += p_o c
-        np.matmul(dZ_m[:L], S_m[t0:t1], out=ws.dWc[:L])
-        np.multiply(ws.S[t0 + 1:t1 + 1, H:2 * H], ws.dZ[:L, 3 * H:]).sum(axis=3, out=ws.dPo[:L])
+        # every weight gradient of every step in the chunk: [dz | dy] (N) x window (N)
+        np.matmul(dZ_m[:L], ws.S_win[t0:t1], out=ws.dWc[:L])
         # add the steps one by one, last first, so that the sum does not depend on the
         # chunk length (which depends on M): an ensemble member then matches its solo run
         for k in range(L - 1, -1, -1):
             np.add(dW, ws.dWc[k], out=dW)
-            np.add(dpo, ws.dPo[k], out=dpo)
     d = np.arange(H)
-    return {"Wx": dW[:, :, 2 * H:2 * H + n_in].transpose(0, 2, 1).copy(),
-            "Wh": dW[:, :, :H].transpose(0, 2, 1).copy(),
-            "b": dW[:, :, -1].copy(),
-            "p_i": dW[:, I_ * H + d, H + d],
-            "p_f": dW[:, F_ * H + d, H + d],
-            "p_o": dpo.T.copy(),
-            "Wy": model_sum(ws.S[1:, :H] * dy[:, None], model_axis=2)[:, :, None],
-            "by": model_sum(dy, model_axis=1)[:, None]}
+    dz_s, dy_s = dW[:, :4 * H], dW[:, 4 * H]                    # (M, 4H, K+2H), (M, K+2H)
+    return {"Wx": dz_s[:, :, 2 * H:2 * H + n_in].transpose(0, 2, 1).copy(),   # z = ... x Wx
+            "Wh": dz_s[:, :, :H].transpose(0, 2, 1).copy(),                   #   + h_{t-1} Wh
+            "b": dz_s[:, :, K - 1].copy(),                                    #   + b
+            "p_i": dz_s[:, I_ * H + d, H + d],                                # z_i += p_i c_{t-1}
+            "p_f": dz_s[:, F_ * H + d, H + d],                                # z_f += p_f c_{t-1}
+            "p_o": dz_s[:, O_ * H + d, K + H + d],                            # z_o += p_o c_t
+            "Wy": dy_s[:, K:K + H, None].copy(),                              # y = h_t Wy
+            "by": dy_s[:, K - 1:K].copy()}                                    #   + by
 
 
 def loss_and_grads(P, x, d, peep, ws=None):
@@ -644,12 +648,12 @@ def train(cfg, members=None, log=print, on_eval=None):
 
 
 def _train_worker(args):
-    cfg, members, tag = args
-    P, res = train(cfg, members, log=lambda line: print(f"[{tag}] {line}", flush=True))
-    return P, res
+    cfg, members, tag, quiet = args
+    return train(cfg, members, log=(lambda line: None) if quiet else
+                 (lambda line: print(f"[{tag}] {line}", flush=True)))
 
 
-def train_parallel(cfg, workers=1, log=print):
+def train_parallel(cfg, workers=1, log=print, quiet_workers=False):
     """Train all members, dealt round-robin to `workers` processes. The results are the same
     as in one process: a member's arithmetic does not depend on the other members."""
     cfg.validate()
@@ -657,7 +661,7 @@ def train_parallel(cfg, workers=1, log=print):
     groups = [g for g in (members[w::workers] for w in range(workers)) if g]
     if len(groups) <= 1:
         return train(cfg, members, log=log)
-    jobs = [(cfg, g, f"w{w}") for w, g in enumerate(groups)]
+    jobs = [(cfg, g, f"w{w}", quiet_workers) for w, g in enumerate(groups)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
         outs = list(pool.map(_train_worker, jobs))
@@ -744,6 +748,21 @@ def atomic_write(path, write):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def check_output_path(path):
+    """ValueError unless path names a file we could create (its folder may not exist yet)."""
+    if os.path.isdir(path):
+        raise ValueError(f"output path {path!r} is a directory; give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    try:                                   # the only sure test is to create a file there
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+    except OSError as e:
+        raise ValueError(f"output path {path!r} cannot be written ({folder!r}: {e.strerror})")
+    os.close(fd)
+    os.unlink(probe)
 
 
 def config_dict(cfg):
@@ -843,12 +862,14 @@ def gradcheck(eps=1e-6, log=print):
 # ----------------------------------------------------------------------------
 # Benchmark: milliseconds per training iteration (evaluation excluded).
 
-def bench(cfg, iters=100, log=print):
+def bench(cfg, iters=300, log=print):
+    """Wall-clock per iteration of whole runs (set-up and process start included), with the
+    test set shrunk to one sequence so that evaluation costs nothing."""
     def run(seeds, variants, workers):
         c = dataclasses.replace(cfg, seeds=tuple(seeds), variants=tuple(variants), iters=iters,
                                 eval_every=10 ** 9, n_test=1)
         t0 = time.perf_counter()
-        train_parallel(c, workers, log=lambda line: None)
+        train_parallel(c, workers, log=lambda line: None, quiet_workers=True)
         return (time.perf_counter() - t0) / iters * 1e3
     rows = [("1 model, peep", run([4], ["peep"], 1), 1),
             ("1 model, vanilla", run([4], ["vanilla"], 1), 1),
@@ -966,28 +987,32 @@ def main(argv=None):
 
     if a.gradcheck:
         return 0 if gradcheck() <= GRADCHECK_TOL else 1
+    # user errors: one line, exit 2, before anything runs or is written
     try:
         if a.load:
             cfg, P, members = load_checkpoint(a.load)
-            metrics, _ = evaluate(cfg, P, members, test_sets(cfg))
-            results = {"members": [{"seed": s, "variant": v, "history": {}, "final": m}
-                                   for (s, v), m in zip(members, metrics)], "seconds": 0.0}
-            print(summary_table(cfg, results))
-            return 0
-        cfg = config_from_args(a)
-        cfg.validate()
-        if a.bench:
-            bench(cfg)
-            return 0
-        for path in (a.json, a.save):
-            if path and os.path.isdir(path):
-                raise ValueError(f"output path {path!r} is a directory; give a file name")
-        print(f"training {len(members_of(cfg))} model(s): seeds {list(cfg.seeds)} x {list(cfg.variants)}, "
-              f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}], H={cfg.hidden}, {cfg.iters} iterations "
-              f"of batch {cfg.batch}, lr {cfg.lr}", flush=True)
-        P, results = train_parallel(cfg, a.workers)
+        else:
+            cfg = config_from_args(a)
+            cfg.validate()
+            for path in (a.json, a.save):
+                if path:
+                    check_output_path(path)
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
+    if a.load:
+        metrics, _ = evaluate(cfg, P, members, test_sets(cfg))
+        print(summary_table(cfg, {"members": [{"seed": s, "variant": v, "final": m}
+                                              for (s, v), m in zip(members, metrics)]}))
+        return 0
+    if a.bench:
+        bench(cfg)
+        return 0
+    print(f"training {len(members_of(cfg))} model(s): seeds {list(cfg.seeds)} x {list(cfg.variants)}, "
+          f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}], H={cfg.hidden}, {cfg.iters} iterations "
+          f"of batch {cfg.batch}, lr {cfg.lr}, {min(a.workers, len(members_of(cfg)))} process(es)",
+          flush=True)
+    try:
+        P, results = train_parallel(cfg, a.workers)
     except DivergenceError as e:
         p.exit(3, f"{p.prog}: {e}\n")
     print(summary_table(cfg, results))

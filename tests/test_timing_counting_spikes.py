@@ -289,3 +289,10 @@ def test_divergence_exits_nonzero_with_a_clear_message():
     r = cli("--T", "40", "--D-min", "5", "--D-max", "12", "--iters", "20", "--lr", "1e300")
     assert r.returncode == 3 and "diverged at iteration" in r.stderr and "Traceback" not in r.stderr
     assert "RuntimeWarning" not in r.stderr
+
+
+def test_unwritable_output_is_refused_before_training():
+    r = cli("--json", "/proc/no/such/place.json")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "/proc/no/such/place.json" in r.stderr.strip().splitlines()[-1]
+    assert "training" not in r.stdout
