@@ -473,9 +473,11 @@ def backward(W, dy, ws):
     return {"Wx": dz_s[:, :, 2 * H:2 * H + n_in].transpose(0, 2, 1).copy(),   # z = ... x Wx
             "Wh": dz_s[:, :, :H].transpose(0, 2, 1).copy(),                   #   + h_{t-1} Wh
             "b": dz_s[:, :, K - 1].copy(),                                    #   + b
-            "p_i": dz_s[:, I_ * H + d, H + d],                                # z_i += p_i c_{t-1}
-            "p_f": dz_s[:, F_ * H + d, H + d],                                # z_f += p_f c_{t-1}
-            "p_o": dz_s[:, O_ * H + d, K + H + d],                            # z_o += p_o c_t
+            # (fancy indexing returns these column-major for M > 1; keep every gradient
+            #  C-ordered so that per-model sums round alike at any ensemble size)
+            "p_i": np.ascontiguousarray(dz_s[:, I_ * H + d, H + d]),          # z_i += p_i c_{t-1}
+            "p_f": np.ascontiguousarray(dz_s[:, F_ * H + d, H + d]),          # z_f += p_f c_{t-1}
+            "p_o": np.ascontiguousarray(dz_s[:, O_ * H + d, K + H + d]),      # z_o += p_o c_t
             "Wy": dy_s[:, K:K + H, None].copy(),                              # y = h_t Wy
             "by": dy_s[:, K - 1:K].copy()}                                    #   + by
 
@@ -532,7 +534,9 @@ class Adam:
         c = self.cfg
         self.t += 1
         # 1. clip: scale each model's gradient so its global L2 norm is at most c.clip
-        sq = sum(np.sum(g.reshape(len(g), -1) ** 2, axis=1) for g in grads.values())   # (M,)
+        # (each model's row contiguous: numpy sums strided rows in another order)
+        sq = sum(np.sum(np.ascontiguousarray(g).reshape(len(g), -1) ** 2, axis=1)
+                 for g in grads.values())                                             # (M,)
         scale = c.clip / np.maximum(np.sqrt(sq), c.clip)
         for k, g in grads.items():
             g = g * scale.reshape((-1,) + (1,) * (g.ndim - 1))

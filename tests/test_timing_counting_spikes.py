@@ -296,3 +296,22 @@ def test_unwritable_output_is_refused_before_training():
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "/proc/no/such/place.json" in r.stderr.strip().splitlines()[-1]
     assert "training" not in r.stdout
+
+
+def test_adam_with_active_clipping_treats_each_member_as_alone():
+    cfg = dataclasses.replace(SMALL, seeds=tuple(range(5)))
+    members = tcs.members_of(cfg)
+    P = tcs.stack([random_member(cfg, s, v) for s, v in members])
+    batches = {s: tcs.MSD.sample(cfg, tcs.rng_for(s, tcs.STREAM_TRAIN), cfg.batch) for s in cfg.seeds}
+    x, d = tcs.stack_inputs(batches, members)
+    peep = np.array([v == "peep" for _, v in members])
+    _, grads, _ = tcs.loss_and_grads(P, x, d, peep)
+    assert all(g.flags["C_CONTIGUOUS"] for g in grads.values())
+    grads = {k: 50.0 * g for k, g in grads.items()}          # far above the clip norm
+    solo = [tcs.member(P, k) for k in range(len(members))]
+    norms = tcs.Adam(P, cfg).step(P, grads, 1e-2)
+    assert np.all(norms > 10 * cfg.clip)
+    for k, Pk in enumerate(solo):
+        tcs.Adam(Pk, cfg).step(Pk, {n: g[k:k + 1].copy() for n, g in grads.items()}, 1e-2)
+        for n in tcs.PARAMS:
+            np.testing.assert_array_equal(P[n][k], Pk[n][0], err_msg=f"member {k} param {n}")
