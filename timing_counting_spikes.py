@@ -34,7 +34,8 @@ Many models at once
 
 Commands
     python timing_counting_spikes.py                      # headline: seed 4, both variants
-    python timing_counting_spikes.py --seeds 0-6 --workers 2 --json results/sweep.json
+    python timing_counting_spikes.py --seeds 0-6 --json results/sweep.json   # 7-seed sweep
+    python timing_counting_spikes.py --report results/sweep.json             # its tables
     python timing_counting_spikes.py --gradcheck          # exits 1 above tolerance
     python timing_counting_spikes.py --bench              # ms per training iteration
 
@@ -520,6 +521,17 @@ def predict(P, x):
     return y + W.by
 
 
+def trace(P, x):
+    """Every activation of a forward pass, for plots: x (T, I, M, N) -> dict of (T, ..., M, N)."""
+    T, n_in, M, N = x.shape
+    H = P["Wh"].shape[1]
+    ws = Workspace(M, T, N, H, n_in)
+    y = forward(Weights(P, N), x, ws)
+    out = {name: ws.ACT[:, k * H:(k + 1) * H].copy() for k, name in enumerate(("i", "f", "g", "o", "tanh_c"))}
+    out.update(c=ws.S[1:, H:2 * H].copy(), h=ws.S[1:, :H].copy(), y=y)
+    return out
+
+
 # ----------------------------------------------------------------------------
 # Adam, one state per model.
 
@@ -735,6 +747,42 @@ def summary_table(cfg, results):
             rows.append(f"{'std':>4} {v:<8} "
                         + " ".join(f"{s[p + '_' + k]['std']:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width)))
     return "\n".join(rows)
+
+
+def report_markdown(doc):
+    """Markdown tables of a results JSON: per seed, peephole beside vanilla, then mean and spread."""
+    cfg = config_from_dict(doc["config"])
+    rows = {}
+    for m in doc["members"]:
+        rows.setdefault(m["seed"], {})[m["variant"]] = m
+    variants = [v for v in VARIANTS if v in cfg.variants]
+    cols = [("final", "test_mse", "final MSE", ".5f"), ("final", "solve", "final solve", ".3f"),
+            ("tail", "test_mse", f"MSE last {cfg.tail_evals}", ".5f"),
+            ("tail", "solve", f"solve last {cfg.tail_evals}", ".3f")]
+    head = ["seed"] + [f"{title} {v}" for _, _, title, _ in cols for v in variants]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    table = {(p, k, v): [] for p, k, _, _ in cols for v in variants}
+    for seed in sorted(rows):
+        cells = [str(seed)]
+        for p, k, _, fmt in cols:
+            for v in variants:
+                x = rows[seed][v][p][k]
+                table[p, k, v].append(x)
+                cells.append(f"{x:{fmt}}")
+        out.append("| " + " | ".join(cells) + " |")
+    for name, fn in (("mean", np.mean), ("std", lambda a: np.std(a, ddof=1) if len(a) > 1 else 0.0),
+                     ("min", np.min), ("max", np.max)):
+        out.append("| " + " | ".join([f"**{name}**"] + [f"{fn(table[p, k, v]):{fmt}}" for p, k, _, fmt in cols
+                                                         for v in variants]) + " |")
+    if variants == list(VARIANTS) and len(rows) > 1:
+        out.append("")
+        out.append("| paired over seeds (peep - vanilla) | mean difference | std | seeds where peep is better |")
+        out.append("|---|---|---|---|")
+        for p, k, title, fmt in cols:
+            diff = np.array(table[p, k, "peep"]) - np.array(table[p, k, "vanilla"])
+            better = int(np.sum(diff < 0)) if k == "test_mse" else int(np.sum(diff > 0))
+            out.append(f"| {title} | {diff.mean():+{fmt}} | {diff.std(ddof=1):{fmt}} | {better} of {len(diff)} |")
+    return "\n".join(out)
 
 
 # ----------------------------------------------------------------------------
@@ -987,10 +1035,20 @@ def main(argv=None):
                    help="check BPTT against central differences for both variants; exit 1 on failure")
     p.add_argument("--bench", action="store_true",
                    help="print milliseconds per training iteration for 1 and 14 models")
+    p.add_argument("--report", metavar="JSON",
+                   help="print the markdown tables of a results file written by --json, and exit")
     a = p.parse_args(argv)
 
     if a.gradcheck:
         return 0 if gradcheck() <= GRADCHECK_TOL else 1
+    if a.report:
+        try:
+            with open(a.report) as f:
+                text = report_markdown(json.load(f))
+        except (OSError, ValueError, KeyError) as e:
+            p.exit(2, f"{p.prog}: error: cannot report {a.report!r}: {e}\n")
+        print(text)
+        return 0
     # user errors: one line, exit 2, before anything runs or is written
     try:
         if a.load:

@@ -249,6 +249,10 @@ def test_cli_json_and_checkpoint(tmp_path):
     assert doc["config"]["seeds"] == [0, 1] and len(doc["members"]) == 4
     assert doc["members"][0]["history"]["iter"] == [0, 20, 40]
     assert set(doc["summary"]) == {"peep", "vanilla"}
+    rep = cli("--report", str(js))
+    assert rep.returncode == 0, rep.stderr
+    assert rep.stdout.startswith("| seed | final MSE peep | final MSE vanilla |")
+    assert "| **mean** |" in rep.stdout and "seeds where peep is better" in rep.stdout
     r2 = cli("--load", str(ck))
     assert r2.returncode == 0, r2.stderr
     want = [f"{m['final']['solve']:.3f}" for m in doc["members"]]
