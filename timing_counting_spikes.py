@@ -606,10 +606,11 @@ def evaluate(cfg, P, members, tests):
     return out, y
 
 
-def train(cfg, members=None, log=print, on_eval=None):
+def train(cfg, members=None, log=print, on_eval=None, snapshots=False):
     """Train every (seed, variant) member together. Returns (params, results dict).
 
-    on_eval(it, P, metrics) is called at every evaluation point (iteration 0 included).
+    on_eval(it, P, metrics) is called at every evaluation point (iteration 0 included);
+    snapshots=True also returns each member's parameters at every evaluation point.
     """
     cfg.validate()
     members = members_of(cfg) if members is None else list(members)
@@ -624,9 +625,12 @@ def train(cfg, members=None, log=print, on_eval=None):
     opt = Adam(P, cfg)
     hist = {"iter": [], "train_mse": [], "test_mse": [], "solve": [], "solve_tol": []}
     run_sq, run_n = np.zeros(M), 0
+    snaps = []
     t0 = time.perf_counter()
 
     def record(it, train_mse):
+        if snapshots:
+            snaps.append({k: v.copy() for k, v in P.items()})
         metrics, _ = evaluate(cfg, P, members, tests)
         hist["iter"].append(it)
         hist["train_mse"].append([None if np.isnan(v) else float(v) for v in train_mse])  # none before training
@@ -660,24 +664,26 @@ def train(cfg, members=None, log=print, on_eval=None):
         # one evaluation is a noisy sample of a still-moving network; the tail mean is steadier
         tail = {k: float(np.mean(h[k][1:][-cfg.tail_evals:] or [np.nan])) for k in ("test_mse", "solve")}
         out.append({"seed": s, "variant": v, "history": h, "final": metrics[j], "tail": tail})
+        if snapshots:
+            out[-1]["snapshots"] = [{k: a[j:j + 1] for k, a in snap.items()} for snap in snaps]
     return P, {"members": out, "seconds": seconds}
 
 
 def _train_worker(args):
-    cfg, members, tag, quiet = args
+    cfg, members, tag, quiet, snapshots = args
     return train(cfg, members, log=(lambda line: None) if quiet else
-                 (lambda line: print(f"[{tag}] {line}", flush=True)))
+                 (lambda line: print(f"[{tag}] {line}", flush=True)), snapshots=snapshots)
 
 
-def train_parallel(cfg, workers=1, log=print, quiet_workers=False):
+def train_parallel(cfg, workers=1, log=print, quiet_workers=False, snapshots=False):
     """Train all members, dealt round-robin to `workers` processes. The results are the same
     as in one process: a member's arithmetic does not depend on the other members."""
     cfg.validate()
     members = members_of(cfg)
     groups = [g for g in (members[w::workers] for w in range(workers)) if g]
     if len(groups) <= 1:
-        return train(cfg, members, log=log)
-    jobs = [(cfg, g, f"w{w}", quiet_workers) for w, g in enumerate(groups)]
+        return train(cfg, members, log=log, snapshots=snapshots)
+    jobs = [(cfg, g, f"w{w}", quiet_workers, snapshots) for w, g in enumerate(groups)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
         outs = list(pool.map(_train_worker, jobs))
@@ -836,7 +842,8 @@ def config_from_dict(d):
 
 
 def save_json(path, cfg, results):
-    doc = {"config": config_dict(cfg), "members": results["members"],
+    members = [{k: v for k, v in m.items() if k != "snapshots"} for m in results["members"]]
+    doc = {"config": config_dict(cfg), "members": members,
            "summary": summarize(results), "seconds": results["seconds"],
            "env": {"python": platform.python_version(), "numpy": np.__version__,
                    "machine": platform.machine(), "cpus": os.cpu_count()}}
@@ -914,24 +921,31 @@ def gradcheck(eps=1e-6, log=print):
 # ----------------------------------------------------------------------------
 # Benchmark: milliseconds per training iteration (evaluation excluded).
 
-def bench(cfg, iters=300, log=print):
+def bench(cfg, iters=200, repeats=3, log=print):
     """Wall-clock per iteration of whole runs (set-up and process start included), with the
-    test set shrunk to one sequence so that evaluation costs nothing."""
+    test set shrunk to one sequence so that evaluation costs nothing. Each case runs
+    `repeats` times; the median and the fastest are reported (other load only slows a run)."""
     def run(seeds, variants, workers):
         c = dataclasses.replace(cfg, seeds=tuple(seeds), variants=tuple(variants), iters=iters,
                                 eval_every=10 ** 9, n_test=1)
-        t0 = time.perf_counter()
-        train_parallel(c, workers, log=lambda line: None, quiet_workers=True)
-        return (time.perf_counter() - t0) / iters * 1e3
-    rows = [("1 model, peep", run([4], ["peep"], 1), 1),
-            ("1 model, vanilla", run([4], ["vanilla"], 1), 1),
-            ("14 models (7 seeds x 2), 1 process", run(range(7), VARIANTS, 1), 14),
-            ("14 models (7 seeds x 2), 2 processes", run(range(7), VARIANTS, 2), 14)]
-    log(f"benchmark: T={cfg.T} H={cfg.hidden} batch={cfg.batch}, {iters} iterations each, "
-        f"numpy {np.__version__}, {os.cpu_count()} cpus")
-    log(f"{'run':<40} {'ms/iter':>9} {'ms/model-iter':>14}")
-    for name, ms, m in rows:
-        log(f"{name:<40} {ms:>9.2f} {ms / m:>14.2f}")
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            train_parallel(c, workers, log=lambda line: None, quiet_workers=True)
+            times.append((time.perf_counter() - t0) / iters * 1e3)
+        return np.median(times), min(times)
+    cases = [("1 model, peep", [4], ["peep"], 1), ("1 model, vanilla", [4], ["vanilla"], 1),
+             ("14 models (7 seeds x 2), 1 process", range(7), VARIANTS, 1),
+             ("14 models (7 seeds x 2), 2 processes", range(7), VARIANTS, 2)]
+    log(f"benchmark: T={cfg.T} H={cfg.hidden} batch={cfg.batch}, {iters} iterations per run, "
+        f"median and fastest of {repeats} runs, numpy {np.__version__}, {os.cpu_count()} cpus")
+    log(f"{'run':<38} {'ms/iter':>8} {'ms/model-iter':>14} {'fastest':>8}")
+    rows = []
+    for name, seeds, variants, workers in cases:
+        med, best = run(seeds, variants, workers)
+        m = len(seeds) * len(variants)
+        rows.append((name, med, best, m))
+        log(f"{name:<38} {med:>8.2f} {med / m:>14.2f} {best / m:>8.2f}")
     return rows
 
 
@@ -973,8 +987,9 @@ def _number(kind, low, strict):
 positive_int, nonneg_int, positive_float = _number(int, 0, True), _number(int, 0, False), _number(float, 0, True)
 
 
-def add_config_args(p, defaults=Config()):
-    """The task/model/training flags, shared with the companion scripts."""
+def add_config_args(p, defaults=Config(), variants=True):
+    """The task/model/training flags, shared with the companion scripts (which always train
+    both variants, hence variants=False there)."""
     p.add_argument("--T", type=positive_int, default=defaults.T, help=f"sequence length (default {defaults.T})")
     p.add_argument("--D-min", type=positive_int, default=defaults.D_min,
                    help=f"shortest spike gap D (default {defaults.D_min})")
@@ -1002,13 +1017,14 @@ def add_config_args(p, defaults=Config()):
                    help=f"seed(s) to train (default {defaults.seeds[0]}, the reference's headline seed)")
     p.add_argument("--seeds", dest="seeds", type=parse_seeds,
                    help="seeds for a sweep: a list or range, e.g. 0-6 or 0,3,5")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--peep", dest="variants", action="store_const", const=("peep",),
-                   help="train the peephole LSTM only")
-    g.add_argument("--no-peep", dest="variants", action="store_const", const=("vanilla",),
-                   help="train the vanilla LSTM (no peepholes) only")
-    g.add_argument("--both", dest="variants", action="store_const", const=VARIANTS,
-                   help="train both variants side by side, sharing weights and data (the default)")
+    if variants:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--peep", dest="variants", action="store_const", const=("peep",),
+                       help="train the peephole LSTM only")
+        g.add_argument("--no-peep", dest="variants", action="store_const", const=("vanilla",),
+                       help="train the vanilla LSTM (no peepholes) only")
+        g.add_argument("--both", dest="variants", action="store_const", const=VARIANTS,
+                       help="train both variants side by side, sharing weights and data (the default)")
     p.set_defaults(variants=defaults.variants)
 
 

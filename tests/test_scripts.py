@@ -1,0 +1,93 @@
+"""End-to-end runs of the two companion scripts on a tiny config, into a temporary folder."""
+import os
+import struct
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--T", "40", "--D-min", "5", "--D-max", "12", "--hidden", "4", "--iters", "40",
+        "--eval-every", "10", "--n-test", "16", "--batch", "8"]
+FIGURES = ["training_curves.png", "predictions.png", "cell_state.png", "gates.png",
+           "peephole_weights.png", "weights.png", "sweep.png"]
+
+
+def run(script, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny run saved the way README's commands save theirs: PREFIX.json + PREFIX.npz, two seeds."""
+    d = tmp_path_factory.mktemp("run")
+    prefix = str(d / "tiny")
+    r = run("timing_counting_spikes.py", *TINY, "--seeds", "0-1", "--json", prefix + ".json", "--save", prefix + ".npz")
+    assert r.returncode == 0, r.stderr
+    return prefix
+
+
+def check_figures(outdir):
+    for name in FIGURES:
+        w, h = png_size(os.path.join(outdir, name))
+        assert 600 <= w <= 2400 and 300 <= h <= 1600, f"{name}: {w}x{h}"
+    assert not [n for n in os.listdir(outdir) if n.startswith(".tmp-")], "temporary file left behind"
+
+
+def test_visualize_trains_and_writes_every_figure(tmp_path, tiny_run):
+    out = tmp_path / "viz"
+    r = run("visualize_timing_counting_spikes.py", *TINY, "--seed", "0", "--outdir", str(out),
+            "--sweep", tiny_run + ".json")
+    assert r.returncode == 0, r.stderr
+    check_figures(out)
+
+
+def test_visualize_from_a_saved_run(tmp_path, tiny_run):
+    out = tmp_path / "viz"
+    r = run("visualize_timing_counting_spikes.py", "--from-run", tiny_run, "--outdir", str(out),
+            "--sweep", tiny_run + ".json")
+    assert r.returncode == 0, r.stderr
+    assert "training both variants" not in r.stdout
+    check_figures(out)
+
+
+def test_gif_has_one_frame_per_snapshot_and_reuses_them(tmp_path):
+    gif, snaps = tmp_path / "a.gif", tmp_path / "snaps.npz"
+    r = run("make_timing_counting_spikes_gif.py", *TINY, "--snapshot-every", "10", "--fps", "4",
+            "--out", str(gif), "--snapshots", str(snaps))
+    assert r.returncode == 0, r.stderr
+    with open(gif, "rb") as f:
+        assert f.read(6) in (b"GIF87a", b"GIF89a")
+    frames = iio.imread(gif, index=None)
+    # snapshots at iterations 0, 10, 20, 30, 40; the held last frame merges with the last one
+    assert frames.shape[0] == 5 and frames.shape[1:] == (416, 640, 3)
+    assert frames[0].std() > 0 and not (frames[0] == frames[-1]).all()
+    assert os.path.getsize(gif) < 2e6
+    again = tmp_path / "b.gif"
+    r2 = run("make_timing_counting_spikes_gif.py", *TINY, "--snapshot-every", "10", "--fps", "4",
+             "--out", str(again), "--snapshots", str(snaps))
+    assert r2.returncode == 0 and "reusing" in r2.stdout, r2.stderr
+    assert gif.read_bytes() == again.read_bytes()
+
+
+@pytest.mark.parametrize("script,args,needle", [
+    ("visualize_timing_counting_spikes.py", ["--from-run", "/nonexistent/run"], "/nonexistent/run"),
+    ("visualize_timing_counting_spikes.py", ["--D-max", "80"], "D_max = 80"),
+    ("make_timing_counting_spikes_gif.py", ["--out", "anim.png"], "anim.png"),
+    ("make_timing_counting_spikes_gif.py", ["--fps", "0"], "'0'"),
+    ("make_timing_counting_spikes_gif.py", ["--seeds", "0-2"], "[0, 1, 2]"),
+])
+def test_script_bad_input(script, args, needle):
+    r = run(script, *args)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert needle in r.stderr.strip().splitlines()[-1]

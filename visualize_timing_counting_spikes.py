@@ -1,0 +1,362 @@
+"""Static figures for timing_counting_spikes, written to viz/.
+
+    python visualize_timing_counting_spikes.py --from-run results/headline   # saved run, seconds
+    python visualize_timing_counting_spikes.py --seed 4                      # retrain both variants
+
+Both variants come from ONE ensemble run (shared initial weights, batches and
+test set), loaded from a checkpoint + history written by
+`timing_counting_spikes.py --json PREFIX.json --save PREFIX.npz`, or trained here.
+The multi-seed figure reads the sweep's results JSON (--sweep).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import timing_counting_spikes as tcs  # noqa: E402
+
+# One colour and one name per variant, in every figure and in the GIF.
+COLORS = {"peep": "#1f6fb4", "vanilla": "#d2452b"}
+NAMES = {"peep": "peephole LSTM", "vanilla": "vanilla LSTM"}
+INPUT_COLOR, TARGET_COLOR, ZERO_COLOR = "0.45", "#2a9d3f", "0.55"
+DPI = 120
+
+
+def save(fig, path):
+    """PNG written atomically (temporary file, then rename)."""
+    tcs.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------
+# Getting a run: both variants of one seed, with their training history.
+
+def load_run(prefix):
+    """PREFIX.npz (checkpoint) + PREFIX.json (history) -> cfg, P, members, member results."""
+    cfg, P, members = tcs.load_checkpoint(prefix + ".npz")
+    try:
+        with open(prefix + ".json") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read the history {prefix + '.json'!r}: {e}")
+    if doc.get("config") != tcs.config_dict(cfg):
+        raise ValueError(f"{prefix + '.json'!r} and {prefix + '.npz'!r} come from different runs")
+    return cfg, P, members, doc["members"]
+
+
+def member_index(members, seed, variant):
+    try:
+        return members.index((seed, variant))
+    except ValueError:
+        raise ValueError(f"the run has no {variant} model for seed {seed}; it has {members}")
+
+
+def pick_examples(batch, n):
+    """n test sequences whose gaps D spread evenly over the range found in the test set."""
+    D = batch.info["t2"] - batch.info["t1"]
+    want = np.linspace(D.min(), D.max(), n)
+    return [int(np.argmin(np.abs(D - w) + 1e-3 * np.arange(len(D)))) for w in want]
+
+
+def on_sequences(batch, idx, M):
+    """Test sequences idx as an input for all M models: x (T, I, M, len(idx))."""
+    x = batch.x[:, :, idx]
+    return np.repeat(x[:, :, None, :], M, axis=2)
+
+
+def mark_events(ax, info, j, label=True):
+    """Dotted lines at the two input spikes and a green band at the target step."""
+    t1, t2, tt = info["t1"][j], info["t2"][j], info["target"][j]
+    for t in (t1, t2):
+        ax.axvline(t, color=INPUT_COLOR, lw=0.8, ls=":")
+    ax.axvspan(tt - 0.5, tt + 0.5, color=TARGET_COLOR, alpha=0.25, lw=0,
+               label="target step" if label else None)
+
+
+# ----------------------------------------------------------------------------
+# Figures. Each takes what it needs and returns a matplotlib figure.
+
+def fig_training_curves(cfg, results, seed):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.0))
+    for r in results:
+        if r["seed"] != seed:
+            continue
+        h, v = r["history"], r["variant"]
+        axes[0].semilogy(h["iter"], h["test_mse"], color=COLORS[v], lw=1.6, label=NAMES[v])
+        axes[1].plot(h["iter"], h["solve"], color=COLORS[v], lw=1.6, label=NAMES[v])
+    zero = [r for r in results if r["seed"] == seed][0]["final"]["zero_mse"]
+    axes[0].axhline(zero, color=ZERO_COLOR, ls="--", lw=1, label=f"all-zero output ({zero:.4f})")
+    axes[0].set_ylabel("test MSE per step (log scale)")
+    axes[1].set_ylabel("exact-timing solve rate")
+    axes[1].set_ylim(-0.02, 1.02)
+    for ax, title in zip(axes, ("Test error", "Spikes placed at exactly the right step")):
+        ax.set_xlabel("training iteration")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        top = ax.secondary_xaxis("top", functions=(lambda i: i * cfg.batch / 1e3, lambda s: s * 1e3 / cfg.batch))
+        top.set_xlabel("sequences seen (thousands)")
+        ax.legend(loc="best", fontsize=9)
+    fig.suptitle(f"Training on MSD (T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}], seed {seed}): "
+                 f"{cfg.n_test} held-out sequences, evaluated every {cfg.eval_every} iterations", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def fig_predictions(cfg, P, members, batch, seed, n=4):
+    idx = pick_examples(batch, n)
+    y = tcs.predict(P, on_sequences(batch, idx, len(members)))           # (T, M, n)
+    fig, axes = plt.subplots(n, 1, figsize=(11, 2.0 * n), sharex=True)
+    t = np.arange(cfg.T)
+    for row, (ax, j) in enumerate(zip(axes, idx)):
+        info = batch.info
+        spikes = np.flatnonzero(batch.x[:, 0, j])
+        ax.vlines(spikes, 0, 1, color=INPUT_COLOR, lw=2.5, label="input spikes")
+        mark_events(ax, info, j, label=True)
+        notes = []
+        for v in cfg.variants:
+            k = member_index(members, seed, v)
+            ax.plot(t, y[:, k, row], color=COLORS[v], lw=1.5, ls="-" if v == "peep" else "--", label=NAMES[v])
+            after = t > info["t2"][j]
+            peak = int(t[after][np.argmax(y[after, k, row])])
+            miss = peak - info["target"][j]
+            notes.append(f"{v}: peak at {peak} ({'hit' if miss == 0 else f'{miss:+d} steps'})")
+        D = info["t2"][j] - info["t1"][j]
+        ax.set_title(f"D = {D}: spikes at {info['t1'][j]} and {info['t2'][j]}, target at {info['target'][j]}"
+                     f"  |  " + ", ".join(notes), fontsize=9, loc="left")
+        ax.set_ylabel("output")
+        ax.set_ylim(-0.35, 1.25)
+        ax.grid(alpha=0.25)
+        if row == 0:
+            ax.legend(loc="upper left", fontsize=8, ncol=4)
+    axes[-1].set_xlabel("time step")
+    fig.suptitle(f"Held-out test sequences (seed {seed}); the peak after the second spike is the network's answer",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def timer_cell(c, info, j):
+    """The cell whose state changes most between the second spike and the target."""
+    t2, tt = info["t2"][j], info["target"][j]
+    return int(np.argmax(np.abs(c[tt, :] - c[t2, :])))
+
+
+def fig_cell_state(cfg, P, members, batch, seed):
+    D = batch.info["t2"] - batch.info["t1"]
+    j = int(np.argmax(D))                                                  # a long-gap sample
+    k = member_index(members, seed, "peep")
+    tr = tcs.trace(P, on_sequences(batch, [j], len(members)))
+    c, y = tr["c"][:, :, k, 0], tr["y"][:, k, 0]                           # (T, H), (T,)
+    cell = timer_cell(c, batch.info, j)
+    t = np.arange(cfg.T)
+    fig, axes = plt.subplots(3, 1, figsize=(11, 7.2), sharex=True, gridspec_kw={"height_ratios": [1, 3, 1.4]})
+    axes[0].vlines(np.flatnonzero(batch.x[:, 0, j]), 0, 1, color=INPUT_COLOR, lw=2.5, label="input spikes")
+    mark_events(axes[0], batch.info, j)
+    axes[0].set_yticks([])
+    axes[0].set_title(f"Input: spikes at t1={batch.info['t1'][j]} and t2={batch.info['t2'][j]} (D={D[j]}); "
+                      f"target at t1+2D={batch.info['target'][j]}", fontsize=10, loc="left")
+    axes[0].legend(loc="upper right", fontsize=8)
+    cmap = plt.get_cmap("tab10")
+    for h in range(c.shape[1]):
+        axes[1].plot(t, c[:, h], lw=2.8 if h == cell else 1.0, alpha=1.0 if h == cell else 0.6,
+                     color=cmap(h % 10), label=f"cell {h}" + ("  (largest change t2 -> target)" if h == cell else ""))
+    mark_events(axes[1], batch.info, j, label=False)
+    axes[1].set_ylabel("cell state c_t")
+    axes[1].set_title("Peephole LSTM cell states c_t (thick: the cell whose state changes most from t2 to the "
+                      "target)", fontsize=10, loc="left")
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    axes[1].grid(alpha=0.25)
+    axes[2].plot(t, y, color=COLORS["peep"], lw=1.6, label=NAMES["peep"] + " output")
+    mark_events(axes[2], batch.info, j, label=False)
+    axes[2].set_ylabel("output y_t")
+    axes[2].set_xlabel("time step")
+    axes[2].legend(loc="upper left", fontsize=8)
+    axes[2].grid(alpha=0.25)
+    fig.tight_layout()
+    return fig
+
+
+def fig_gates(cfg, P, members, batch, seed):
+    D = batch.info["t2"] - batch.info["t1"]
+    j = int(np.argmax(D))
+    tr = tcs.trace(P, on_sequences(batch, [j], len(members)))
+    fig, axes = plt.subplots(3, 2, figsize=(12, 7.0), sharex=True, sharey=True, layout="constrained")
+    for col, v in enumerate(cfg.variants):
+        k = member_index(members, seed, v)
+        for row, (g, name) in enumerate((("i", "input gate i_t"), ("f", "forget gate f_t"), ("o", "output gate o_t"))):
+            ax = axes[row, col]
+            im = ax.imshow(tr[g][:, :, k, 0].T, aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                           interpolation="nearest", extent=(-0.5, cfg.T - 0.5, cfg.hidden - 0.5, -0.5))
+            for t in (batch.info["t1"][j], batch.info["t2"][j]):
+                ax.axvline(t, color="white", lw=0.9, ls=":")
+            ax.axvline(batch.info["target"][j], color=TARGET_COLOR, lw=1.6)
+            ax.set_title(f"{NAMES[v]}: {name}", fontsize=10, color=COLORS[v])
+            if col == 0:
+                ax.set_ylabel("cell")
+        axes[-1, col].set_xlabel("time step")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="gate activation")
+    fig.suptitle(f"Gate activations on one held-out sequence (D={D[j]}; dotted: input spikes, green: target step)",
+                 fontsize=10)
+    return fig
+
+
+def fig_peepholes(cfg, P, members, seed):
+    k = member_index(members, seed, "peep")
+    init = tcs.init_member(cfg, seed, "peep")
+    H = cfg.hidden
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    w = 0.26
+    shades = {"p_i": "#7fb2de", "p_f": "#2f7dc4", "p_o": "#0b3d6e"}
+    for n, name in enumerate(tcs.PEEPS):
+        x = np.arange(H) + (n - 1) * w
+        ax.bar(x, P[name][k], w, color=shades[name], label=f"{name} trained")
+        ax.scatter(x, init[name], marker="_", s=120, color="black", zorder=3,
+                   label="initial value" if n == 0 else None)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xticks(np.arange(H))
+    ax.set_xticklabels([f"cell {h}" for h in range(H)])
+    ax.set_ylabel("peephole weight")
+    ax.set_title("Trained peephole weights: p_i, p_f read c_{t-1}; p_o reads the new c_t "
+                 f"(seed {seed})", fontsize=10)
+    ax.legend(fontsize=8, ncol=4)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def fig_weights(cfg, P, members, seed):
+    H = cfg.hidden
+    fig, axes = plt.subplots(2, 2, figsize=(12, 5.6), gridspec_kw={"height_ratios": [1, H]},
+                             layout="constrained")
+    lim = max(np.abs(P[n][member_index(members, seed, v)]).max() for n in ("Wx", "Wh") for v in cfg.variants)
+    for col, v in enumerate(cfg.variants):
+        k = member_index(members, seed, v)
+        for row, name in enumerate(("Wx", "Wh")):
+            ax = axes[row, col]
+            im = ax.imshow(P[name][k], cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
+            for g in range(1, 4):
+                ax.axvline(g * H - 0.5, color="black", lw=1)
+            ax.set_yticks(range(P[name].shape[1]))
+            ax.set_yticklabels(["x"] if name == "Wx" else [f"h{h}" for h in range(H)], fontsize=7)
+            if row == 0:
+                ax.set_title(f"{NAMES[v]}\n{name}: input -> gates", fontsize=10, color=COLORS[v])
+                ax.set_xticks([g * H + (H - 1) / 2 for g in range(4)])
+                ax.set_xticklabels([f"{gname} gate" if gname != "g" else "g (cell input)" for gname in tcs.GATES])
+                ax.xaxis.set_ticks_position("top")
+            else:
+                ax.set_title(f"{name}: hidden -> gates", fontsize=10)
+                ax.set_xlabel("gate column (i | f | g | o, H each)")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="weight")
+    fig.suptitle(f"Trained gate weight matrices (seed {seed}); same colour scale for both variants", fontsize=10)
+    return fig
+
+
+def fig_sweep(doc):
+    cfg = tcs.config_from_dict(doc["config"])
+    rows = {}
+    for m in doc["members"]:
+        rows.setdefault(m["seed"], {})[m["variant"]] = m
+    seeds = sorted(rows)
+    panels = [("final", "solve", "final exact solve rate"), ("final", "test_mse", "final test MSE"),
+              ("tail", "solve", f"solve rate, mean of last {cfg.tail_evals} evaluations"),
+              ("tail", "test_mse", f"test MSE, mean of last {cfg.tail_evals} evaluations")]
+    fig, axes = plt.subplots(1, 4, figsize=(14, 4.3))
+    zero = doc["members"][0]["final"]["zero_mse"]
+    for ax, (part, key, title) in zip(axes, panels):
+        vals = {v: np.array([rows[s][v][part][key] for s in seeds]) for v in tcs.VARIANTS}
+        for n, s in enumerate(seeds):
+            ax.plot([0, 1], [vals["peep"][n], vals["vanilla"][n]], color="0.6", lw=0.9, zorder=1)
+        # seed labels beside the vanilla points, nudged apart where points coincide
+        order = np.argsort(vals["vanilla"])
+        span = np.ptp(np.concatenate(list(vals.values()))) or 1.0
+        y_prev = -np.inf
+        for n in order:
+            y_lab = max(vals["vanilla"][n], y_prev + 0.06 * span)
+            ax.annotate(str(seeds[n]), (1.05, y_lab), fontsize=7, va="center", color="0.35")
+            y_prev = y_lab
+        for x, v in enumerate(tcs.VARIANTS):
+            ax.scatter(np.full(len(seeds), x), vals[v], color=COLORS[v], s=28, zorder=2)
+            ax.errorbar(x - 0.12, vals[v].mean(), yerr=vals[v].std(ddof=1), fmt="D", color=COLORS[v],
+                        ms=7, capsize=4, zorder=3)
+        if key == "test_mse":
+            ax.axhline(zero, color=ZERO_COLOR, ls="--", lw=1, label="all-zero output")
+            ax.legend(fontsize=8, loc="upper left")
+        ax.set_xticks([0, 1])
+        ax.set_xticklabels([NAMES[v] for v in tcs.VARIANTS], fontsize=9)
+        ax.set_xlim(-0.4, 1.3)
+        ax.set_title(title, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("solve rate (exact step)")
+    axes[1].set_ylabel("MSE per step")
+    fig.suptitle(f"{len(seeds)} seeds, both variants per seed sharing weights and data (grey lines pair them; "
+                 f"diamonds: mean +- std over seeds)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Write the static figures of timing_counting_spikes into a folder.",
+                                epilog="Without --from-run it trains both variants of --seed in one ensemble run.")
+    tcs.add_config_args(p, variants=False)
+    p.add_argument("--from-run", metavar="PREFIX",
+                   help="reuse PREFIX.npz + PREFIX.json written by timing_counting_spikes.py --save/--json "
+                        "(e.g. results/headline) instead of training")
+    p.add_argument("--sweep", metavar="JSON", default="results/sweep.json",
+                   help="multi-seed results for the paired figure (default results/sweep.json; skipped if absent)")
+    p.add_argument("--outdir", default="viz", help="folder for the PNGs (default viz)")
+    p.add_argument("--workers", type=tcs.positive_int, default=os.cpu_count() or 1,
+                   help="processes when training (default: one per CPU core)")
+    a = p.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        if a.from_run:
+            cfg, P, members, results = load_run(a.from_run)
+        else:
+            cfg = tcs.config_from_args(a)
+            cfg.validate()
+        if os.path.exists(a.outdir) and not os.path.isdir(a.outdir):
+            raise ValueError(f"--outdir {a.outdir!r} exists and is not a folder")
+        tcs.check_output_path(os.path.join(a.outdir, "training_curves.png"))
+        sweep = None
+        if os.path.exists(a.sweep):
+            with open(a.sweep) as f:
+                sweep = json.load(f)
+            tcs.config_from_dict(sweep["config"])
+    except (ValueError, OSError, KeyError) as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    if not a.from_run:
+        print(f"training both variants of seed(s) {list(cfg.seeds)} ({cfg.iters} iterations)...", flush=True)
+        P, res = tcs.train_parallel(cfg, a.workers)
+        members, results = tcs.members_of(cfg), res["members"]
+    seed = cfg.seeds[0]
+    tests = tcs.test_sets(cfg)
+    figures = {
+        "training_curves.png": lambda: fig_training_curves(cfg, results, seed),
+        "predictions.png": lambda: fig_predictions(cfg, P, members, tests[seed], seed),
+        "cell_state.png": lambda: fig_cell_state(cfg, P, members, tests[seed], seed),
+        "gates.png": lambda: fig_gates(cfg, P, members, tests[seed], seed),
+        "peephole_weights.png": lambda: fig_peepholes(cfg, P, members, seed),
+        "weights.png": lambda: fig_weights(cfg, P, members, seed),
+    }
+    if sweep is not None:
+        figures["sweep.png"] = lambda: fig_sweep(sweep)
+    else:
+        print(f"no {a.sweep}: skipping sweep.png (run the sweep command in README.md first)")
+    for name, make in figures.items():
+        path = os.path.join(a.outdir, name)
+        save(make(), path)
+        print(f"wrote {path}")
+    print(f"done in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
