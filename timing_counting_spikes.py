@@ -144,7 +144,7 @@ def rng_for(seed, stream):
 # Tasks. A task turns a Config into batches; every task offers
 #   check(cfg)            -> raise ValueError if cfg cannot be sampled
 #   sample(cfg, rng, n)   -> Batch with x (T, I, n) and d (T, n) float64
-#   solved(cfg, y, batch) -> bool (..., n): the task's success criterion per sequence
+#   solved(cfg, y, batch, tol) -> bool (n,): the success criterion per sequence, y (T, n)
 #   n_in                  -> input channels I
 
 @dataclasses.dataclass
@@ -240,13 +240,14 @@ def member(P, k):
 # sequences. The slice one step reads or writes is (K, M, N) and every gate
 # block in it, (H, M, N), is ONE contiguous run of numbers: numpy is ~4x slower
 # on views it cannot flatten, and a step is nothing but such calls. The batched
-# matmul takes the per-model views (M, K, N) as strided BLAS operands, no copy. A Workspace allocates them once per run and
-# builds the per-step views once, so the loop over time is only numpy calls.
+# matmul takes the per-model views (M, K, N) as strided BLAS operands, no copy.
+# A Workspace allocates the buffers and builds the per-step views once per run.
 #
 # The step's state column is s_t = [h_{t-1} | c_{t-1} | x_t | 1] (K = 2H + I + 1
 # rows), so ONE matmul with W_all (4H, K) = [Wh^T | diag(p_i), diag(p_f) | Wx^T | b]
-# gives every pre-activation including the i/f peepholes, and ONE bulk matmul
-# after BPTT gives the gradients of Wh, p_i, p_f, Wx and b together.
+# gives every pre-activation, input projection and i/f peepholes included; in
+# backward one batched matmul per chunk of steps gives every weight gradient.
+# Activation rows per step: [i f g o tanh(c)], H each, gates in GATES order.
 #
 # float64 tanh costs ~18 ns per element here and exp ~10 ns, so every squashing
 # goes through one exp: sigmoid(z) = 1 / (1 + exp(-z)), tanh(z) = 2 sigmoid(2z) - 1.
@@ -802,6 +803,9 @@ def atomic_write(path, write):
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        umask = os.umask(0)                 # mkstemp makes 0600 files; give the usual mode
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
