@@ -53,12 +53,14 @@ Deliberately left out (for now)
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import os
 import platform
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from queue import Empty
 
 # Each matrix here is tiny (batch x 4H); BLAS threads only add overhead and
 # would fight the worker processes that --workers starts for the second core.
@@ -498,6 +500,7 @@ def loss_and_grads(P, x, d, peep, ws=None):
     err = y - d
     loss = 0.5 * model_sum(err * err, model_axis=1) / N
     grads = backward(W, err / N, ws)
+    peep = np.asarray(peep, dtype=bool)
     for name in PEEPS:
         grads[name] *= peep[:, None]
     return loss, grads, y
@@ -607,11 +610,13 @@ def evaluate(cfg, P, members, tests):
     return out, y
 
 
-def train(cfg, members=None, log=print, on_eval=None, snapshots=False):
+def train(cfg, members=None, log=print, on_eval=None, snapshots=False, report=None):
     """Train every (seed, variant) member together. Returns (params, results dict).
 
-    on_eval(it, P, metrics) is called at every evaluation point (iteration 0 included);
-    snapshots=True also returns each member's parameters at every evaluation point.
+    At every evaluation point (iteration 0 included) a progress line goes to log, or
+    report(it, train_mse, metrics, elapsed) is called instead if given; then
+    on_eval(it, P, metrics). snapshots=True also returns each member's parameters
+    at every evaluation point.
     """
     cfg.validate()
     members = members_of(cfg) if members is None else list(members)
@@ -637,7 +642,10 @@ def train(cfg, members=None, log=print, on_eval=None, snapshots=False):
         hist["train_mse"].append([None if np.isnan(v) else float(v) for v in train_mse])  # none before training
         for key in ("test_mse", "solve", "solve_tol"):
             hist[key].append([m[key] for m in metrics])
-        log(progress_line(cfg, members, it, train_mse, metrics, time.perf_counter() - t0))
+        if report is None:
+            log(progress_line(cfg, members, it, train_mse, metrics, time.perf_counter() - t0))
+        else:
+            report(it, [float(v) for v in train_mse], metrics, time.perf_counter() - t0)
         if on_eval is not None:
             on_eval(it, P, metrics)
         return metrics
@@ -670,26 +678,67 @@ def train(cfg, members=None, log=print, on_eval=None, snapshots=False):
     return P, {"members": out, "seconds": seconds}
 
 
+_progress_queue = None      # set in each worker process by _init_worker
+
+
+def _init_worker(queue):
+    global _progress_queue
+    _progress_queue = queue
+
+
 def _train_worker(args):
-    cfg, members, tag, quiet, snapshots = args
-    return train(cfg, members, log=(lambda line: None) if quiet else
-                 (lambda line: print(f"[{tag}] {line}", flush=True)), snapshots=snapshots)
+    cfg, members, w, snapshots = args
+    report = (lambda *a: None) if _progress_queue is None else (lambda *a: _progress_queue.put((w,) + a))
+    return train(cfg, members, snapshots=snapshots, report=report)
+
+
+def eval_points(cfg):
+    return [it for it in range(cfg.iters + 1) if it == 0 or it % cfg.eval_every == 0 or it == cfg.iters]
 
 
 def train_parallel(cfg, workers=1, log=print, quiet_workers=False, snapshots=False):
     """Train all members, dealt round-robin to `workers` processes. The results are the same
-    as in one process: a member's arithmetic does not depend on the other members."""
+    as in one process: a member's arithmetic does not depend on the other members. The
+    workers report each evaluation here, and one progress line is printed for all of them."""
     cfg.validate()
     members = members_of(cfg)
     groups = [g for g in (members[w::workers] for w in range(workers)) if g]
     if len(groups) <= 1:
         return train(cfg, members, log=log, snapshots=snapshots)
-    jobs = [(cfg, g, f"w{w}", quiet_workers, snapshots) for w, g in enumerate(groups)]
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
-        outs = list(pool.map(_train_worker, jobs))
-    # put members back in members_of(cfg) order
+    jobs = [(cfg, g, w, snapshots) for w, g in enumerate(groups)]
     order = {m: k for k, m in enumerate(members)}
+    t0 = time.perf_counter()
+    ctx = multiprocessing.get_context()
+    queue = None if quiet_workers else ctx.Queue()
+    pending, printed = {}, 0
+
+    def collect(timeout):
+        """Take one report off the queue; print the line of an evaluation all workers reached."""
+        nonlocal printed
+        try:
+            w, it, train_mse, metrics, elapsed = queue.get(timeout=timeout)
+        except Empty:
+            return False
+        pending.setdefault(it, {})[w] = (train_mse, metrics, elapsed)
+        if len(pending[it]) == len(jobs):
+            got = pending.pop(it)
+            rows = sorted(((order[m], got[w][0][k], got[w][1][k]) for w, g in enumerate(groups)
+                           for k, m in enumerate(g)))
+            log(progress_line(cfg, members, it, [r[1] for r in rows], [r[2] for r in rows],
+                              max(v[2] for v in got.values())))
+            printed += 1
+        return True
+
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx, initializer=_init_worker,
+                             initargs=(queue,)) as pool:
+        futures = [pool.submit(_train_worker, job) for job in jobs]
+        while queue is not None and not all(f.done() for f in futures):
+            collect(0.2)
+        failed = any(f.exception() is not None for f in futures)
+        while queue is not None and not failed and printed < len(eval_points(cfg)) and collect(5.0):
+            pass
+        outs = [f.result() for f in futures]
+    # put members back in members_of(cfg) order
     flat = [(m, P, k, r) for (P, res), job in zip(outs, jobs)
             for k, (m, r) in enumerate(zip(job[1], res["members"]))]
     flat.sort(key=lambda e: order[e[0]])
@@ -865,8 +914,10 @@ def load_checkpoint(path):
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             P = {k: z[k].astype(np.float64) for k in PARAMS}
-    except (OSError, KeyError, ValueError, json.JSONDecodeError) as e:
-        raise ValueError(f"checkpoint {path!r} is not readable as a timing_counting_spikes checkpoint ({e})")
+    except OSError as e:
+        raise ValueError(f"checkpoint {path!r} cannot be read ({e.strerror or e})")
+    except (KeyError, ValueError):
+        raise ValueError(f"{path!r} is not a checkpoint written by --save (an .npz with weights and config)")
     cfg = config_from_dict(meta["config"])
     members = [tuple(m) for m in meta["members"]]
     M, H, n_in = len(members), cfg.hidden, TASKS[cfg.task].n_in
@@ -1017,9 +1068,9 @@ def add_config_args(p, defaults=Config(), variants=True):
                    help=f"held-out test sequences per seed (default {defaults.n_test})")
     p.add_argument("--tol", type=nonneg_int, default=defaults.tol,
                    help="also report the solve rate within +-TOL steps (default 0: exact only)")
-    p.add_argument("--seed", dest="seeds", type=parse_seeds, default=defaults.seeds,
+    p.add_argument("--seed", dest="seeds", type=parse_seeds, default=defaults.seeds, metavar="N",
                    help=f"seed(s) to train (default {defaults.seeds[0]}, the reference's headline seed)")
-    p.add_argument("--seeds", dest="seeds", type=parse_seeds,
+    p.add_argument("--seeds", dest="seeds", type=parse_seeds, metavar="LIST",
                    help="seeds for a sweep: a list or range, e.g. 0-6 or 0,3,5")
     if variants:
         g = p.add_mutually_exclusive_group()
@@ -1065,8 +1116,10 @@ def main(argv=None):
         try:
             with open(a.report) as f:
                 text = report_markdown(json.load(f))
-        except (OSError, ValueError, KeyError) as e:
-            p.exit(2, f"{p.prog}: error: cannot report {a.report!r}: {e}\n")
+        except OSError as e:
+            p.exit(2, f"{p.prog}: error: cannot read {a.report!r} ({e.strerror or e})\n")
+        except (ValueError, KeyError, TypeError):
+            p.exit(2, f"{p.prog}: error: {a.report!r} is not a results file written by --json\n")
         print(text)
         return 0
     # user errors: one line, exit 2, before anything runs or is written
