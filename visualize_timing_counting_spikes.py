@@ -272,14 +272,6 @@ def fig_sweep(doc):
         vals = {v: np.array([rows[s][v][part][key] for s in seeds]) for v in tcs.VARIANTS}
         for n, s in enumerate(seeds):
             ax.plot([0, 1], [vals["peep"][n], vals["vanilla"][n]], color="0.6", lw=0.9, zorder=1)
-        # seed labels beside the vanilla points, nudged apart where points coincide
-        order = np.argsort(vals["vanilla"])
-        span = np.ptp(np.concatenate(list(vals.values()))) or 1.0
-        y_prev = -np.inf
-        for n in order:
-            y_lab = max(vals["vanilla"][n], y_prev + 0.06 * span)
-            ax.annotate(str(seeds[n]), (1.05, y_lab), fontsize=7, va="center", color="0.35")
-            y_prev = y_lab
         for x, v in enumerate(tcs.VARIANTS):
             ax.scatter(np.full(len(seeds), x), vals[v], color=COLORS[v], s=28, zorder=2)
             ax.errorbar(x - 0.12, vals[v].mean(), yerr=vals[v].std(ddof=1), fmt="D", color=COLORS[v],
@@ -287,9 +279,20 @@ def fig_sweep(doc):
         if key == "test_mse":
             ax.axhline(zero, color=ZERO_COLOR, ls="--", lw=1, label="all-zero output")
             ax.legend(fontsize=8, loc="upper left")
+        # seed labels beside the vanilla points, nudged apart (in axis height) where points crowd
+        ax.autoscale_view()
+        lo, hi = ax.get_ylim()
+        step = 0.045 * (hi - lo)
+        y_prev = -np.inf
+        for n in np.argsort(vals["vanilla"]):
+            y_lab = max(vals["vanilla"][n], y_prev + step)
+            ax.annotate(str(seeds[n]), xy=(1.0, vals["vanilla"][n]), xytext=(1.1, y_lab), fontsize=7,
+                        va="center", color="0.35", arrowprops=dict(arrowstyle="-", lw=0.5, color="0.7"))
+            y_prev = y_lab
+        ax.set_ylim(lo, max(hi, y_prev + step))
         ax.set_xticks([0, 1])
         ax.set_xticklabels([NAMES[v] for v in tcs.VARIANTS], fontsize=9)
-        ax.set_xlim(-0.4, 1.3)
+        ax.set_xlim(-0.4, 1.3)  # room for the seed labels
         ax.set_title(title, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("solve rate (exact step)")
