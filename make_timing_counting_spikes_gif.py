@@ -147,7 +147,7 @@ def main(argv=None):
     batch = tcs.test_sets(cfg)[seed]
     j = showcase(batch)
     x = on_sequences(batch, [j], len(members))
-    outputs = [tcs.predict({name: snaps[name][s] for name in tcs.PARAMS}, x)[:, :, 0]     # (T, M)
+    outputs = [tcs.predict({name: snaps[name][s] for name in tcs.PARAMS}, x, tcs.cell_of(cfg))[:, :, 0]
                for s in range(len(snaps["Wx"]))]
     frames = [render(cfg, seed, members, results, s, outputs, batch, j) for s in range(len(outputs))]
     frames += [frames[-1]] * int(round(a.fps))                              # hold the last frame ~1 s

@@ -45,10 +45,18 @@ References
     F. A. Gers, J. Schmidhuber, F. Cummins. Learning to forget: continual
     prediction with LSTM. Neural Computation 12(10):2451-2471, 2000.
 
+Options for the paper's own network (not used by the headline results)
+    --cell paper      identity input squashing g, no output squashing (h = o * c),
+                      the paper's initialisation (uniform +-0.1; gate biases 0/-2/+2)
+    --readout sigmoid a logistic output unit
+    --grad truncated  the paper's error truncation: errors reach the past only
+                      through the CEC; the tests check it against the paper's
+                      forward RTRL partials (eqs. 12-14, 22-23)
+
 Deliberately left out (for now)
-    The paper's own tasks (NMSD/MSD spike trains, GTS, PFG), its one-cell
-    topology with identity squashing and its truncated RTRL gradient; the
-    paper's online momentum learning (we use Adam on mini-batches).
+    The paper's own tasks (NMSD/MSD spike trains, GTS, PFG), its free-running
+    evaluation and Tables 1-3; its online momentum learning (we use Adam on
+    mini-batches).
 """
 import argparse
 import dataclasses
@@ -87,8 +95,11 @@ class Config:
     beta1: float = 0.9           # Adam first-moment decay
     beta2: float = 0.999         # Adam second-moment decay
     adam_eps: float = 1e-8       # Adam denominator floor
-    forget_bias: float = 1.0     # initial forget-gate bias (remember by default)
-    peep_init: float = 0.1       # std of the initial peephole weights
+    cell: str = "modern"         # "modern": tanh cell input and output; "paper": identity g, h = o*c
+    readout: str = "linear"      # output unit: "linear" or "sigmoid"
+    grad: str = "bptt"           # "bptt": full gradient; "truncated": the paper's error truncation
+    forget_bias: float = 1.0     # initial forget-gate bias (modern cell; the paper cell uses its own init)
+    peep_init: float = 0.1       # std of the initial peephole weights (modern cell)
     n_test: int = 512            # held-out test sequences per seed
     eval_every: int = 100        # evaluate on the test set every this many iterations
     tol: int = 0                 # a sequence counts as solved within +-tol steps
@@ -102,6 +113,9 @@ class Config:
             if not ok:
                 raise ValueError(msg)
         need(self.task in TASKS, f"task {self.task!r} is unknown; allowed: {', '.join(TASKS)}")
+        for name, allowed in (("cell", CELLS), ("readout", READOUTS), ("grad", GRADS)):
+            v = getattr(self, name)
+            need(v in allowed, f"{name} {v!r} is unknown; allowed: {', '.join(allowed)}")
         for name in ("T", "hidden", "batch", "n_test", "eval_every", "lr_halve_every", "tail_evals"):
             v = getattr(self, name)
             need(isinstance(v, int) and v >= 1, f"{name} = {v!r} must be an integer >= 1")
@@ -127,6 +141,21 @@ class Config:
 
 
 VARIANTS = ("peep", "vanilla")
+CELLS = ("modern", "paper")
+READOUTS = ("linear", "sigmoid")
+GRADS = ("bptt", "truncated")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """The options that change the cell's arithmetic, as data (one value per ensemble)."""
+    kind: str = "modern"         # see Config.cell
+    readout: str = "linear"      # see Config.readout
+    grad: str = "bptt"           # see Config.grad
+
+
+def cell_of(cfg):
+    return Cell(cfg.cell, cfg.readout, cfg.grad)
 
 # Random streams. Everything random about seed s comes from
 # np.random.default_rng([s, STREAM]): one independent stream per purpose, so
@@ -214,14 +243,24 @@ def gate(a, k, H):
 def init_member(cfg, seed, variant):
     """Parameters of one model (no model axis). Shared tensors depend on the seed only."""
     H, n_in = cfg.hidden, TASKS[cfg.task].n_in
-    r = rng_for(seed, STREAM_INIT)
+    r, q = rng_for(seed, STREAM_INIT), rng_for(seed, STREAM_PEEP)
+    if cfg.cell == "paper":
+        # paper, Section 4.1: every weight uniform in [-0.1, 0.1], except the gate
+        # biases, which start at 0 (input), -2 (forget) and +2 (output)
+        P = {"Wx": r.uniform(-0.1, 0.1, (n_in, 4 * H)), "Wh": r.uniform(-0.1, 0.1, (H, 4 * H)),
+             "b": r.uniform(-0.1, 0.1, 4 * H), "Wy": r.uniform(-0.1, 0.1, (H, 1)),
+             "by": r.uniform(-0.1, 0.1, 1)}
+        for k, bias in ((I_, 0.0), (F_, -2.0), (O_, 2.0)):
+            gate(P["b"], k, H)[:] = bias
+        for name in PEEPS:
+            P[name] = q.uniform(-0.1, 0.1, H) if variant == "peep" else np.zeros(H)
+        return P
     P = {"Wx": r.normal(0.0, 1.0 / np.sqrt(n_in + H), (n_in, 4 * H)),
          "Wh": r.normal(0.0, 1.0 / np.sqrt(n_in + H), (H, 4 * H)),
          "b": np.zeros(4 * H),
          "Wy": r.normal(0.0, 1.0 / np.sqrt(H), (H, 1)),
          "by": np.zeros(1)}
     gate(P["b"], F_, H)[:] = cfg.forget_bias
-    q = rng_for(seed, STREAM_PEEP)
     for name in PEEPS:
         P[name] = q.normal(0.0, cfg.peep_init, H) if variant == "peep" else np.zeros(H)
     return P
@@ -256,17 +295,18 @@ def member(P, k):
 # The factors -1 (i, f, o) and -2 (g) are folded into a scaled copy of W_all
 # made once per iteration, so the step spends no multiplications on them.
 
-def exp_scale(H):
-    """(4H,) factor that turns z into the exp argument of each gate's squashing."""
+def exp_scale(H, kind):
+    """(4H,) factor that turns z into the exp argument of each gate's squashing
+    (for the paper cell's identity g: into z itself)."""
     s = -np.ones(4 * H)
-    gate(s, G_, H)[:] = -2.0
+    gate(s, G_, H)[:] = -2.0 if kind == "modern" else 1.0
     return s
 
 
 class Weights:
     """Per-iteration arrangements of P: the fused matrix W_all, scaled for forward, sliced for backward."""
 
-    def __init__(self, P, N):
+    def __init__(self, P, N, cell):
         M, n_in, H4 = P["Wx"].shape
         H = H4 // 4
         W = np.zeros((M, 4 * H, 2 * H + n_in + 1))                  # (M, 4H, K)
@@ -276,7 +316,8 @@ class Weights:
         W[:, F_ * H + d, H + d] = P["p_f"]
         W[:, :, 2 * H:2 * H + n_in] = P["Wx"].transpose(0, 2, 1)
         W[:, :, -1] = P["b"]
-        self.Ws = W * exp_scale(H)[:, None]                         # (M, 4H, K) forward
+        self.cell, self.step = cell, CELL_STEPS[cell.kind]
+        self.Ws = W * exp_scale(H, cell.kind)[:, None]              # (M, 4H, K) forward
         self.Wb = np.ascontiguousarray(W[:, :, :2 * H].transpose(0, 2, 1))  # (M, 2H, 4H) backward
         self.po = P["p_o"].T[:, :, None]                            # (H, M, 1)
         # p_o scaled like z_o, spelled out over the batch: a broadcast operand costs a
@@ -287,14 +328,15 @@ class Weights:
 
 class StepViews:
     """The views one time step reads and writes."""
-    __slots__ = ("s_prev_m", "c_prev", "z_m", "z_ifg", "z_o", "a_ifg", "a_i", "a_f", "a_g",
-                 "a_otc", "a_o", "a_tc", "c", "h", "tmp")
+    __slots__ = ("s_prev_m", "c_prev", "z_m", "z_ifg", "z_if", "z_g", "z_o", "a_ifg", "a_if", "a_i",
+                 "a_f", "a_g", "a_otc", "a_o", "a_tc", "c", "h", "tmp")
 
     def __init__(self, s_prev, s_next, act, z, tmp, H):
         # s_prev (K, M, N), s_next (K, M, N), act (5H, M, N), z (4H, M, N), tmp (H, M, N)
         self.s_prev_m, self.c_prev = s_prev.transpose(1, 0, 2), s_prev[H:2 * H]   # (M, K, N) view
         self.z_m, self.z_ifg, self.z_o = z.transpose(1, 0, 2), z[:3 * H], z[3 * H:]
-        self.a_ifg, self.a_otc = act[:3 * H], act[3 * H:]
+        self.z_if, self.z_g = z[:2 * H], z[2 * H:3 * H]
+        self.a_ifg, self.a_if, self.a_otc = act[:3 * H], act[:2 * H], act[3 * H:]
         self.a_i, self.a_f, self.a_g = act[:H], act[H:2 * H], act[2 * H:3 * H]
         self.a_o, self.a_tc = act[3 * H:4 * H], act[4 * H:]
         self.h, self.c = s_next[:H], s_next[H:2 * H]
@@ -325,6 +367,32 @@ def cell_step(W, v):
     np.subtract(v.a_tc, 1.0, out=v.a_tc)
     # h_t = o * tanh(c_t)
     np.multiply(v.a_o, v.a_tc, out=v.h)
+
+
+def paper_cell_step(W, v):
+    """The paper's cell (Section 4.1): identity input squashing g, no output squashing.
+    Writes act = [i f g o c]: the last rows hold the 'squashed' state, here c itself."""
+    np.matmul(W.Ws, v.s_prev_m, out=v.z_m)         # -z for i, f, o; z itself for g
+    # i, f = sigmoid(z); g = z
+    np.exp(v.z_if, out=v.a_if)
+    np.add(v.a_if, 1.0, out=v.a_if)
+    np.reciprocal(v.a_if, out=v.a_if)
+    np.copyto(v.a_g, v.z_g)
+    # c_t = f * c_{t-1} + i * g
+    np.multiply(v.a_f, v.c_prev, out=v.c)
+    np.multiply(v.a_i, v.a_g, out=v.tmp)
+    np.add(v.c, v.tmp, out=v.c)
+    # o = sigmoid(z_o + p_o * c_t); h_t = o * c_t
+    np.multiply(v.c, W.pos, out=v.a_o)
+    np.add(v.a_o, v.z_o, out=v.a_o)
+    np.exp(v.a_o, out=v.a_o)
+    np.add(v.a_o, 1.0, out=v.a_o)
+    np.reciprocal(v.a_o, out=v.a_o)
+    np.copyto(v.a_tc, v.c)
+    np.multiply(v.a_o, v.c, out=v.h)
+
+
+CELL_STEPS = {"modern": cell_step, "paper": paper_cell_step}
 
 
 def state_buffer(T, M, H, n_in, N):
@@ -394,8 +462,9 @@ def model_sum(a, model_axis):
 
 
 def readout(W, h):
-    """y = Wy^T h + by for h (T, H, M, N) -> (T, M, N)."""
-    return np.einsum("tkmn,mk->tmn", h, W.Wy[:, :, 0]) + W.by
+    """y = Wy^T h + by, squashed by a sigmoid if the cell says so: h (T, H, M, N) -> (T, M, N)."""
+    y = np.einsum("tkmn,mk->tmn", h, W.Wy[:, :, 0]) + W.by
+    return 1.0 / (1.0 + np.exp(-y)) if W.cell.readout == "sigmoid" else y
 
 
 def forward(W, x, ws):
@@ -404,29 +473,35 @@ def forward(W, x, ws):
     ws.S[:T, 2 * H:2 * H + n_in] = x
     with np.errstate(over="ignore"):            # exp -> inf is exact here: sigmoid -> 0
         for v in ws.steps:
-            cell_step(W, v)
+            W.step(W, v)
     return readout(W, ws.S[1:, :H])
 
 
 def local_derivatives(W, ws, t0, t1):
-    """Fill Do, Dc, G for steps t0 .. t1-1 from the cached activations."""
+    """Fill Do, Dc, G for steps t0 .. t1-1 from the cached activations.
+    s(c) is the squashed state in the last activation rows: tanh(c), or c for the paper cell."""
     H = ws.shape[3]
     L = t1 - t0
     A = ws.ACT[t0:t1]
-    i, f, g, o, tc = (A[:, k * H:(k + 1) * H] for k in range(5))
+    i, f, g, o, sc = (A[:, k * H:(k + 1) * H] for k in range(5))
     c_prev = ws.S[t0:t1, H:2 * H]
     Do, Dc, tmp = ws.Do[:L], ws.Dc[:L], ws.DH[:L]
-    # h = o tanh(c), o = sigmoid(z_o + p_o c):  dz_o = dh tanh(c) o(1-o)
+    modern = W.cell.kind == "modern"
+    # h = o s(c), o = sigmoid(z_o + p_o c):  dz_o = dh s(c) o(1-o)
     np.subtract(1.0, o, out=Do)
     np.multiply(Do, o, out=Do)
-    np.multiply(Do, tc, out=Do)
-    #                                           dc += dh (o (1 - tanh(c)^2) + p_o Do)
-    np.multiply(tc, tc, out=Dc)
-    np.subtract(1.0, Dc, out=Dc)
-    np.multiply(Dc, o, out=Dc)
-    np.multiply(Do, W.po, out=tmp)
-    np.add(Dc, tmp, out=Dc)
-    # c = f c_prev + i g:  dz_i = dc g i(1-i),  dz_f = dc c_prev f(1-f),  dz_g = dc i (1-g^2)
+    np.multiply(Do, sc, out=Do)
+    #                                       dc += dh (o s'(c) + p_o Do), s' = 1 - tanh^2 or 1
+    if modern:
+        np.multiply(sc, sc, out=Dc)
+        np.subtract(1.0, Dc, out=Dc)
+        np.multiply(Dc, o, out=Dc)
+    else:
+        np.copyto(Dc, o)
+    if W.cell.grad == "bptt":               # truncated: no error from a gate back into c
+        np.multiply(Do, W.po, out=tmp)
+        np.add(Dc, tmp, out=Dc)
+    # c = f c_prev + i g:  dz_i = dc g i(1-i),  dz_f = dc c_prev f(1-f),  dz_g = dc i g'(z)
     Gi, Gf, Gg = ws.G[:L, 0], ws.G[:L, 1], ws.G[:L, 2]
     np.subtract(1.0, i, out=Gi)
     np.multiply(Gi, i, out=Gi)
@@ -434,13 +509,23 @@ def local_derivatives(W, ws, t0, t1):
     np.subtract(1.0, f, out=Gf)
     np.multiply(Gf, f, out=Gf)
     np.multiply(Gf, c_prev, out=Gf)
-    np.multiply(g, g, out=Gg)
-    np.subtract(1.0, Gg, out=Gg)
-    np.multiply(Gg, i, out=Gg)
+    if modern:                              # g = tanh(z): g' = 1 - g^2
+        np.multiply(g, g, out=Gg)
+        np.subtract(1.0, Gg, out=Gg)
+        np.multiply(Gg, i, out=Gg)
+    else:                                   # g = z: g' = 1
+        np.copyto(Gg, i)
 
 
 def backward(W, dy, ws):
-    """BPTT. dy = dL/dy (T, M, N). Returns the gradient of every parameter, shapes as in P."""
+    """BPTT. dy = dL/d(readout input) (T, M, N). Returns the gradient of every parameter.
+
+    With W.cell.grad == "truncated" it computes the paper's truncated gradient instead
+    (Sections 2.2, 3.2): errors reach the past only through the CEC, c_{t-1} <- f_t c_t;
+    nothing flows back in time from the net inputs of the cell and gates, and nothing
+    from the gates back through the peepholes into c.
+    """
+    full = W.cell.grad == "bptt"
     M, T, N, H, n_in = ws.shape
     dS, dh, dc, dcn = ws.dS, ws.dh, ws.dc, ws.dcn
     dS.fill(0.0)
@@ -463,7 +548,8 @@ def backward(W, dy, ws):
             np.add(dc, dcn, out=dc)                              #     + carried from step t+1
             np.multiply(dh, ws.Do[k], out=ws.dZ[k, 3 * H:4 * H])
             np.multiply(dc, ws.G[k], out=ws.dZ3[k])
-            np.matmul(W.Wb, ws.dZ_m[k], out=ws.dS_m)             # to h_{t-1} and (peepholes) c_{t-1}
+            if full:                                             # (truncated: dS stays 0)
+                np.matmul(W.Wb, ws.dZ_m[k], out=ws.dS_m)         # to h_{t-1} and (peepholes) c_{t-1}
             np.multiply(dc, ws.ACT[t, H:2 * H], out=dcn)         # the CEC: f_t dc_t ...
             np.add(dcn, dS[H:], out=dcn)                         # ... + p_i dz_i + p_f dz_f
         # every weight gradient of every step in the chunk: [dz | dy] (N) x window (N)
@@ -486,7 +572,7 @@ def backward(W, dy, ws):
             "by": dy_s[:, K - 1:K].copy()}                                    #   + by
 
 
-def loss_and_grads(P, x, d, peep, ws=None):
+def loss_and_grads(P, x, d, peep, ws=None, cell=Cell()):
     """Loss per model (M,) = 0.5 * sum_t (y - d)^2 averaged over the batch, its gradients, and y.
 
     x (T, I, M, N), d (T, M, N), peep (M,) bool: vanilla members get zero peephole gradients.
@@ -495,22 +581,25 @@ def loss_and_grads(P, x, d, peep, ws=None):
     H = P["Wh"].shape[1]
     if ws is None or ws.shape != (M, T, N, H, n_in):
         ws = Workspace(M, T, N, H, n_in)
-    W = Weights(P, N)
+    W = Weights(P, N, cell)
     y = forward(W, x, ws)
     err = y - d
     loss = 0.5 * model_sum(err * err, model_axis=1) / N
-    grads = backward(W, err / N, ws)
+    dy = err / N
+    if cell.readout == "sigmoid":
+        dy *= y * (1.0 - y)
+    grads = backward(W, dy, ws)
     peep = np.asarray(peep, dtype=bool)
     for name in PEEPS:
         grads[name] *= peep[:, None]
     return loss, grads, y
 
 
-def predict(P, x):
+def predict(P, x, cell=Cell()):
     """Inference with state memory independent of T: x (T, I, M, N) -> y (T, M, N)."""
     T, n_in, M, N = x.shape
     H = P["Wh"].shape[1]
-    W = Weights(P, N)
+    W = Weights(P, N, cell)
     S = state_buffer(2, M, H, n_in, N)
     act, z, tmp = np.empty((5 * H, M, N)), np.empty((4 * H, M, N)), np.empty((H, M, N))
     views = [StepViews(S[k], S[1 - k], act, z, tmp, H) for k in (0, 1)]
@@ -520,18 +609,20 @@ def predict(P, x):
     with np.errstate(over="ignore"):
         for t in range(T):
             S[t % 2, 2 * H:2 * H + n_in] = x[t]
-            cell_step(W, views[t % 2])
+            W.step(W, views[t % 2])
             np.matmul(WyT, h_m[t % 2], out=y[t, :, None, :])
-    return y + W.by
+    y += W.by
+    return 1.0 / (1.0 + np.exp(-y)) if cell.readout == "sigmoid" else y
 
 
-def trace(P, x):
-    """Every activation of a forward pass, for plots: x (T, I, M, N) -> dict of (T, ..., M, N)."""
+def trace(P, x, cell=Cell()):
+    """Every activation of a forward pass, for plots: x (T, I, M, N) -> dict of (T, ..., M, N).
+    s_c is the squashed cell state, h = o * s_c: tanh(c), or c for the paper cell."""
     T, n_in, M, N = x.shape
     H = P["Wh"].shape[1]
     ws = Workspace(M, T, N, H, n_in)
-    y = forward(Weights(P, N), x, ws)
-    out = {name: ws.ACT[:, k * H:(k + 1) * H].copy() for k, name in enumerate(("i", "f", "g", "o", "tanh_c"))}
+    y = forward(Weights(P, N, cell), x, ws)
+    out = {name: ws.ACT[:, k * H:(k + 1) * H].copy() for k, name in enumerate(("i", "f", "g", "o", "s_c"))}
     out.update(c=ws.S[1:, H:2 * H].copy(), h=ws.S[1:, :H].copy(), y=y)
     return out
 
@@ -600,7 +691,7 @@ def evaluate(cfg, P, members, tests):
     """Test metrics per member: mse per step, zero-predictor mse, exact and +-tol solve rates."""
     task = TASKS[cfg.task]
     x, d = stack_inputs(tests, members)
-    y = predict(P, x)
+    y = predict(P, x, cell_of(cfg))
     out = []
     for k, (s, _) in enumerate(members):
         out.append({"test_mse": float(np.mean((y[:, k] - d[:, k]) ** 2)),
@@ -626,7 +717,7 @@ def train(cfg, members=None, log=print, on_eval=None, snapshots=False, report=No
     peep = np.array([v == "peep" for _, v in members])
     train_rng = {s: rng_for(s, STREAM_TRAIN) for s in seeds}
     tests = test_sets(cfg)
-    M = len(members)
+    M, cell = len(members), cell_of(cfg)
     ws = Workspace(M, cfg.T, cfg.batch, cfg.hidden, task.n_in)
     opt = Adam(P, cfg)
     hist = {"iter": [], "train_mse": [], "test_mse": [], "solve": [], "solve_tol": []}
@@ -655,7 +746,7 @@ def train(cfg, members=None, log=print, on_eval=None, snapshots=False, report=No
         batches = {s: task.sample(cfg, train_rng[s], cfg.batch) for s in seeds}
         x, d = stack_inputs(batches, members)
         with np.errstate(over="ignore", invalid="ignore"):   # a non-finite loss is caught below
-            loss, grads, _ = loss_and_grads(P, x, d, peep, ws)
+            loss, grads, _ = loss_and_grads(P, x, d, peep, ws, cell)
         if not np.all(np.isfinite(loss)):
             bad = [f"seed {members[k][0]} {members[k][1]}" for k in np.flatnonzero(~np.isfinite(loss))]
             raise DivergenceError(f"training diverged at iteration {it} (loss not finite for "
@@ -937,40 +1028,42 @@ def load_checkpoint(path):
 GRADCHECK_TOL = 1e-6     # max over elements of |analytic - numeric| / (|analytic| + |numeric|)
 
 
-def gradcheck(eps=1e-6, log=print):
-    """Check every parameter of both variants on a small MSD config. Returns the worst error."""
-    cfg = Config(T=20, D_min=3, D_max=6, hidden=3, batch=4)
+def gradcheck(eps=1e-5, log=print):
+    """Check every parameter of both variants, both cells (the paper cell with its sigmoid
+    readout) on a small MSD config. Returns the worst error."""
     worst = 0.0
-    for variant in VARIANTS:
-        P = stack([init_member(cfg, 0, variant)])
-        # move every tensor off its special init (zero biases, zero vanilla peepholes) a little
-        r = np.random.default_rng(123)
-        for k in P:
-            if k in SHARED or variant == "peep":
-                P[k] += 0.3 * r.standard_normal(P[k].shape)
-        batch = MSD.sample(cfg, rng_for(0, STREAM_TRAIN), cfg.batch)
-        x, d = batch.x[:, :, None], batch.d[:, None]
-        peep = np.array([variant == "peep"])
-        _, grads, _ = loss_and_grads(P, x, d, peep)
-        log(f"gradcheck ({variant}):")
-        for k in (PARAMS if variant == "peep" else SHARED):
-            num = np.zeros_like(P[k])
-            for idx in np.ndindex(P[k].shape):
-                old = P[k][idx]
-                P[k][idx] = old + eps
-                lp = loss_and_grads(P, x, d, peep)[0][0]
-                P[k][idx] = old - eps
-                lm = loss_and_grads(P, x, d, peep)[0][0]
-                P[k][idx] = old
-                num[idx] = (lp - lm) / (2 * eps)
-            diff = np.abs(grads[k] - num)
-            rel = np.max(diff / np.maximum(np.abs(grads[k]) + np.abs(num), 1e-8))     # enforced
-            rel_norm = np.linalg.norm(diff) / (np.linalg.norm(grads[k]) + np.linalg.norm(num))
-            worst = max(worst, rel)
-            log(f"  {k:<3} {str(P[k].shape[1:]):>8}  max |grad| {np.abs(num).max():.2e}  "
-                f"max rel err {rel:.2e}  (norm-wise {rel_norm:.2e})")
-        if variant == "vanilla":
-            assert all(np.all(grads[k] == 0) for k in PEEPS), "vanilla peephole gradient must be zero"
+    for cell in (Cell(), Cell("paper", "sigmoid")):
+        cfg = Config(T=20, D_min=3, D_max=6, hidden=3, batch=4, cell=cell.kind, readout=cell.readout)
+        for variant in VARIANTS:
+            P = stack([init_member(cfg, 0, variant)])
+            # move every tensor off its special init (zero biases, zero vanilla peepholes) a little
+            r = np.random.default_rng(123)
+            for k in P:
+                if k in SHARED or variant == "peep":
+                    P[k] += 0.3 * r.standard_normal(P[k].shape)
+            batch = MSD.sample(cfg, rng_for(0, STREAM_TRAIN), cfg.batch)
+            x, d = batch.x[:, :, None], batch.d[:, None]
+            peep = np.array([variant == "peep"])
+            _, grads, _ = loss_and_grads(P, x, d, peep, cell=cell)
+            log(f"gradcheck ({cell.kind} cell, {cell.readout} readout, {variant}):")
+            for k in (PARAMS if variant == "peep" else SHARED):
+                num = np.zeros_like(P[k])
+                for idx in np.ndindex(P[k].shape):
+                    old = P[k][idx]
+                    P[k][idx] = old + eps
+                    lp = loss_and_grads(P, x, d, peep, cell=cell)[0][0]
+                    P[k][idx] = old - eps
+                    lm = loss_and_grads(P, x, d, peep, cell=cell)[0][0]
+                    P[k][idx] = old
+                    num[idx] = (lp - lm) / (2 * eps)
+                diff = np.abs(grads[k] - num)
+                rel = np.max(diff / np.maximum(np.abs(grads[k]) + np.abs(num), 1e-8))     # enforced
+                rel_norm = np.linalg.norm(diff) / (np.linalg.norm(grads[k]) + np.linalg.norm(num))
+                worst = max(worst, rel)
+                log(f"  {k:<3} {str(P[k].shape[1:]):>8}  max |grad| {np.abs(num).max():.2e}  "
+                    f"max rel err {rel:.2e}  (norm-wise {rel_norm:.2e})")
+            if variant == "vanilla":
+                assert all(np.all(grads[k] == 0) for k in PEEPS), "vanilla peephole gradient must be zero"
     log(f"worst relative error {worst:.2e} (tolerance {GRADCHECK_TOL:.0e}): "
         + ("PASS" if worst <= GRADCHECK_TOL else "FAIL"))
     return worst
@@ -1069,6 +1162,14 @@ def add_config_args(p, defaults=Config(), variants=True):
                    help=f"evaluate on the test set every N iterations (default {defaults.eval_every})")
     p.add_argument("--n-test", type=positive_int, default=defaults.n_test,
                    help=f"held-out test sequences per seed (default {defaults.n_test})")
+    p.add_argument("--cell", choices=CELLS, default=defaults.cell,
+                   help="modern: tanh cell input and output (default); paper: identity input "
+                        "squashing, no output squashing, the paper's initialisation (its Section 4.1)")
+    p.add_argument("--readout", choices=READOUTS, default=defaults.readout,
+                   help=f"output unit (default {defaults.readout})")
+    p.add_argument("--grad", choices=GRADS, default=defaults.grad,
+                   help="bptt: the full gradient (default); truncated: the paper's error truncation "
+                        "(not a true gradient, so --gradcheck does not apply to it)")
     p.add_argument("--tol", type=nonneg_int, default=defaults.tol,
                    help="also report the solve rate within +-TOL steps (default 0: exact only)")
     p.add_argument("--seed", dest="seeds", type=parse_seeds, default=defaults.seeds, metavar="N",
@@ -1089,7 +1190,8 @@ def add_config_args(p, defaults=Config(), variants=True):
 def config_from_args(a):
     return Config(T=a.T, D_min=a.D_min, D_max=a.D_max, hidden=a.hidden, iters=a.iters, batch=a.batch,
                   lr=a.lr, lr_halve_every=a.lr_halve_every, clip=a.clip, eval_every=a.eval_every,
-                  n_test=a.n_test, tol=a.tol, seeds=tuple(a.seeds), variants=tuple(a.variants))
+                  n_test=a.n_test, tol=a.tol, seeds=tuple(a.seeds), variants=tuple(a.variants),
+                  cell=a.cell, readout=a.readout, grad=a.grad)
 
 
 def main(argv=None):

@@ -110,7 +110,7 @@ def fig_training_curves(cfg, results, seed):
 
 def fig_predictions(cfg, P, members, batch, seed, n=4):
     idx = pick_examples(batch, n)
-    y = tcs.predict(P, on_sequences(batch, idx, len(members)))           # (T, M, n)
+    y = tcs.predict(P, on_sequences(batch, idx, len(members)), tcs.cell_of(cfg))   # (T, M, n)
     fig, axes = plt.subplots(n, 1, figsize=(11, 2.0 * n), sharex=True)
     t = np.arange(cfg.T)
     for row, (ax, j) in enumerate(zip(axes, idx)):
@@ -151,7 +151,7 @@ def fig_cell_state(cfg, P, members, batch, seed):
     D = batch.info["t2"] - batch.info["t1"]
     j = int(np.argmax(D))                                                  # a long-gap sample
     k = member_index(members, seed, "peep")
-    tr = tcs.trace(P, on_sequences(batch, [j], len(members)))
+    tr = tcs.trace(P, on_sequences(batch, [j], len(members)), tcs.cell_of(cfg))
     c, y = tr["c"][:, :, k, 0], tr["y"][:, k, 0]                           # (T, H), (T,)
     cell = timer_cell(c, batch.info, j)
     t = np.arange(cfg.T)
@@ -185,7 +185,7 @@ def fig_cell_state(cfg, P, members, batch, seed):
 def fig_gates(cfg, P, members, batch, seed):
     D = batch.info["t2"] - batch.info["t1"]
     j = int(np.argmax(D))
-    tr = tcs.trace(P, on_sequences(batch, [j], len(members)))
+    tr = tcs.trace(P, on_sequences(batch, [j], len(members)), tcs.cell_of(cfg))
     fig, axes = plt.subplots(3, 2, figsize=(12, 7.0), sharex=True, sharey=True, layout="constrained")
     for col, v in enumerate(cfg.variants):
         k = member_index(members, seed, v)

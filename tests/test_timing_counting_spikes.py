@@ -268,6 +268,7 @@ def test_cli_json_and_checkpoint(tmp_path):
     (["--D-max", "75"], "D_max = 75"),
     (["--D-min", "40", "--D-max", "30"], "[40, 30]"),
     (["--seeds", "3-1"], "3-1"),
+    (["--cell", "retro"], "retro"),
     (["--load", "/nonexistent/run.npz"], "/nonexistent/run.npz"),
 ])
 def test_bad_input_gives_one_clear_line_and_exit_2(args, needle, tmp_path):
@@ -319,3 +320,107 @@ def test_adam_with_active_clipping_treats_each_member_as_alone():
         tcs.Adam(Pk, cfg).step(Pk, {n: g[k:k + 1].copy() for n, g in grads.items()}, 1e-2)
         for n in tcs.PARAMS:
             np.testing.assert_array_equal(P[n][k], Pk[n][0], err_msg=f"member {k} param {n}")
+
+
+# ---------------------------------------------------------------- the paper's truncated gradient
+
+def rtrl_truncated_grads(P, x, d, cell):
+    """The paper's truncated gradient from its forward RTRL partials (eqs. 12-14, 22-23, Appendix A).
+
+    One model, no model axis; x (T, I, N), d (T, N). The partials dc/dw of every weight feeding the
+    cell state (i, f, g columns of Wx, Wh, b and the i/f peepholes) are carried forward through the
+    CEC only (dc_t/dc_{t-1} = f_t); every other weight gets plain per-step backprop, and no error
+    enters c through the output gate's peephole (paper Section 3.2).
+    """
+    modern = cell.kind == "modern"
+    sq = np.tanh if modern else (lambda c: c)
+    dsq = (lambda c: 1 - np.tanh(c) ** 2) if modern else np.ones_like
+    T, n_in, N = x.shape
+    H = P["Wh"].shape[0]
+    h, c = np.zeros((N, H)), np.zeros((N, H))
+    grads = {k: np.zeros_like(v) for k, v in P.items()}
+    state_side = [(k, idx) for k in ("Wx", "Wh", "b") for idx in np.ndindex(P[k].shape)
+                  if idx[-1] // H in (0, 1, 2)] + [(k, (j,)) for k in ("p_i", "p_f") for j in range(H)]
+    dc_dw = {key: np.zeros((N, H)) for key in state_side}
+    for t in range(T):
+        xt = x[t].T                                                   # (N, I)
+        z = xt @ P["Wx"] + h @ P["Wh"] + P["b"]
+        zi, zf, zg, zo = (z[:, k * H:(k + 1) * H] for k in range(4))
+        zi, zf = zi + P["p_i"] * c, zf + P["p_f"] * c
+        i, f = sigmoid(zi), sigmoid(zf)
+        g = np.tanh(zg) if modern else zg
+        dg = 1 - g ** 2 if modern else np.ones_like(zg)
+        c_new = f * c + i * g
+        o = sigmoid(zo + P["p_o"] * c_new)
+        h_new = o * sq(c_new)
+        y = h_new @ P["Wy"][:, 0] + P["by"][0]
+        if cell.readout == "sigmoid":
+            y = sigmoid(y)
+        dy = (y - d[t]) / N * (y * (1 - y) if cell.readout == "sigmoid" else 1.0)     # (N,)
+        # forward partials: dc_t/dw = f_t dc_{t-1}/dw + the direct term of step t
+        factor = {0: g * i * (1 - i), 1: c * f * (1 - f), 2: i * dg}            # per gate, (N, H)
+        source = {"Wx": lambda a: xt[:, a], "Wh": lambda a: h[:, a], "b": lambda a: 1.0}
+        for (k, idx), part in dc_dw.items():
+            direct = np.zeros((N, H))
+            if k in source:
+                q, j = idx[-1] // H, idx[-1] % H
+                direct[:, j] = factor[q][:, j] * source[k](idx[0] if k != "b" else None)
+            else:
+                j = idx[0]
+                direct[:, j] = factor[0 if k == "p_i" else 1][:, j] * c[:, j]
+            dc_dw[k, idx] = f * part + direct
+        # errors of step t
+        e_s = dy[:, None] * P["Wy"][:, 0] * o * dsq(c_new)                        # eq. 18
+        d_o = dy[:, None] * P["Wy"][:, 0] * sq(c_new) * o * (1 - o)               # eq. 11
+        for (k, idx), part in dc_dw.items():                                      # eqs. 15-17, 25-26
+            grads[k][idx] += np.sum(e_s * part)
+        for k, src in (("Wx", xt), ("Wh", h), ("b", np.ones((N, 1)))):           # eq. 10
+            g_o = src.T @ d_o
+            grads[k][..., 3 * H:] += g_o if k != "b" else g_o[0]
+        grads["p_o"] += np.sum(d_o * c_new, axis=0)                               # eq. 24
+        grads["Wy"][:, 0] += h_new.T @ dy                                         # eq. 8
+        grads["by"][0] += dy.sum()
+        h, c = h_new, c_new
+    return grads
+
+
+@pytest.mark.parametrize("kind,readout", [("paper", "sigmoid"), ("modern", "linear")])
+def test_truncated_gradient_equals_the_papers_rtrl(kind, readout):
+    cfg = tcs.Config(T=25, D_min=3, D_max=8, hidden=2, batch=5, cell=kind, readout=readout)
+    P = random_member(cfg, 7, "peep", scale=0.6)
+    batch = tcs.MSD.sample(cfg, np.random.default_rng(2), cfg.batch)
+    cell = tcs.Cell(kind, readout, "truncated")
+    _, grads, _ = tcs.loss_and_grads(tcs.stack([P]), batch.x[:, :, None], batch.d[:, None],
+                                      np.array([True]), cell=cell)
+    want = rtrl_truncated_grads(P, batch.x, batch.d, cell)
+    for k in tcs.PARAMS:
+        np.testing.assert_allclose(grads[k][0], want[k], rtol=0, atol=1e-9, err_msg=k)
+    # and truncation really changes something: the full gradient differs
+    _, full, _ = tcs.loss_and_grads(tcs.stack([P]), batch.x[:, :, None], batch.d[:, None],
+                                     np.array([True]), cell=tcs.Cell(kind, readout, "bptt"))
+    assert not np.allclose(full["Wh"][0], grads["Wh"][0], rtol=1e-3)
+
+
+def test_paper_cell_matches_its_equations_and_init():
+    cfg = tcs.Config(T=30, D_min=3, D_max=8, hidden=1, cell="paper", readout="sigmoid")
+    P = tcs.init_member(cfg, 3, "peep")
+    b = P["b"]
+    assert (b[0], b[1], b[3]) == (0.0, -2.0, 2.0)                 # gate biases 0, -2, +2
+    for k in ("Wx", "Wh", "Wy", "by", "p_i", "p_f", "p_o"):
+        assert np.all(np.abs(P[k]) <= 0.1)
+    batch = tcs.MSD.sample(cfg, np.random.default_rng(4), 6)
+    tr = tcs.trace(tcs.stack([P]), batch.x[:, :, None], tcs.cell_of(cfg))
+    i, f, g, o, c, h = (tr[k][:, :, 0] for k in ("i", "f", "g", "o", "c", "h"))
+    c_prev = np.concatenate([np.zeros_like(c[:1]), c[:-1]])
+    np.testing.assert_allclose(c, f * c_prev + i * g, rtol=0, atol=1e-14)   # identity g: g = z_g
+    np.testing.assert_allclose(h, o * c, rtol=0, atol=1e-14)                 # no output squashing
+    y = tcs.predict(tcs.stack([P]), batch.x[:, :, None], tcs.cell_of(cfg))[:, 0]
+    np.testing.assert_allclose(y, tr["y"][:, 0], rtol=0, atol=1e-14)
+    assert np.all((y > 0) & (y < 1))                                         # sigmoid readout
+
+
+def test_cli_trains_the_paper_cell_with_truncated_gradients():
+    r = cli("--T", "40", "--D-min", "5", "--D-max", "12", "--iters", "20", "--eval-every", "10",
+            "--n-test", "16", "--hidden", "1", "--cell", "paper", "--readout", "sigmoid", "--grad", "truncated")
+    assert r.returncode == 0, r.stderr
+    assert "mean peep" in r.stdout and "mean vanilla" in r.stdout
