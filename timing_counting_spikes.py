@@ -288,7 +288,8 @@ def member(P, k):
 # rows), so ONE matmul with W_all (4H, K) = [Wh^T | diag(p_i), diag(p_f) | Wx^T | b]
 # gives every pre-activation, input projection and i/f peepholes included; in
 # backward one batched matmul per chunk of steps gives every weight gradient.
-# Activation rows per step: [i f g o tanh(c)], H each, gates in GATES order.
+# Activation rows per step: [i f g o s(c)], H each, gates in GATES order; s(c) is
+# the squashed cell state, h = o * s(c): tanh(c) for the modern cell, c for the paper's.
 #
 # float64 tanh costs ~18 ns per element here and exp ~10 ns, so every squashing
 # goes through one exp: sigmoid(z) = 1 / (1 + exp(-z)), tanh(z) = 2 sigmoid(2z) - 1.
@@ -418,7 +419,7 @@ class Workspace:
         self.shape = (M, T, N, H, n_in)
         K = 2 * H + n_in + 1
         self.S = state_buffer(T + 1, M, H, n_in, N)  # S[t] feeds step t; S[T] holds the last h, c
-        self.ACT = np.empty((T, 5 * H, M, N))        # [i f g o tanh(c)] per step
+        self.ACT = np.empty((T, 5 * H, M, N))        # [i f g o s(c)] per step
         self.z = np.empty((4 * H, M, N))
         self.tmp = np.empty((H, M, N))
         self.steps = [StepViews(self.S[t], self.S[t + 1], self.ACT[t], self.z, self.tmp, H)
@@ -428,7 +429,7 @@ class Workspace:
         self.chunks = [(t0, min(T, t0 + C)) for t0 in range(0, T, C)][::-1]
         self.DH = np.empty((C, H, M, N))             # dh from the readout
         self.Do = np.empty((C, H, M, N))             # dz_o = dh * Do
-        self.Dc = np.empty((C, H, M, N))             # dc  += dh * Dc  (through tanh(c) and p_o)
+        self.Dc = np.empty((C, H, M, N))             # dc  += dh * Dc  (through s(c) and p_o)
         self.G = np.empty((C, 3, H, M, N))           # dz_{i,f,g} = dc * G
         # dL/dz (unscaled) with dL/dy as an extra row, against the window
         # [h_{t-1} | c_{t-1} | x_t | 1 | h_t | c_t] of S (rows K + 2H, no copy: S[t+1]
