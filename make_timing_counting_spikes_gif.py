@@ -20,16 +20,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import timing_counting_spikes as tcs  # noqa: E402
-from visualize_timing_counting_spikes import (COLORS, INPUT_COLOR, NAMES, ZERO_COLOR, mark_events,  # noqa: E402
-                                              member_index, on_sequences)
+from visualize_timing_counting_spikes import (COLORS, INPUT_COLOR, NAMES, ZERO_COLOR, longest_gap,  # noqa: E402
+                                              mark_events, member_index, on_sequences)
 
 SIZE = (8.0, 5.2)   # inches; at FRAME_DPI a frame is 640 x 416 pixels
 FRAME_DPI = 80
-
-
-def showcase(batch):
-    """The held-out sequence every frame shows: the one with the longest gap D (the hardest)."""
-    return int(np.argmax(batch.info["t2"] - batch.info["t1"]))
 
 
 def snapshot_arrays(results):
@@ -145,7 +140,7 @@ def main(argv=None):
         if a.snapshots:
             save_snapshots(a.snapshots, cfg, results, snaps)
     batch = tcs.test_sets(cfg)[seed]
-    j = showcase(batch)
+    j, _ = longest_gap(batch)                # every frame shows the hardest held-out sequence
     x = on_sequences(batch, [j], len(members))
     outputs = [tcs.predict({name: snaps[name][s] for name in tcs.PARAMS}, x, tcs.cell_of(cfg))[:, :, 0]
                for s in range(len(snaps["Wx"]))]

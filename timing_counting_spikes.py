@@ -425,7 +425,7 @@ class Workspace:
         self.steps = [StepViews(self.S[t], self.S[t + 1], self.ACT[t], self.z, self.tmp, H)
                       for t in range(T)]
         # backward, per chunk of C steps
-        C = self.C = max(1, min(T, CHUNK_COLUMNS // (M * N)))
+        C = max(1, min(T, CHUNK_COLUMNS // (M * N)))
         self.chunks = [(t0, min(T, t0 + C)) for t0 in range(0, T, C)][::-1]
         self.DH = np.empty((C, H, M, N))             # dh from the readout
         self.Do = np.empty((C, H, M, N))             # dz_o = dh * Do
@@ -448,24 +448,25 @@ class Workspace:
         self.dcn = np.zeros((H, M, N))               # f dc + peephole part, carried to step t-1
 
 
-def model_sum(a, model_axis):
-    """Sum a (T, [F,] M, N) array over steps and sequences -> (M, [F]).
+def model_sum(a):
+    """Sum a (T, M, N) array over steps and sequences -> (M,).
 
     Each model's numbers are summed as one contiguous row, so the rounding is the
     same whether the model trains alone or inside an ensemble (numpy picks its
     summation order from the array's layout).
     """
-    a = np.moveaxis(a, model_axis, 0)                    # (M, T, [F,] N)
-    if a.ndim == 4:
-        a = a.transpose(0, 2, 1, 3)                      # (M, F, T, N)
-    a = np.ascontiguousarray(a)
-    return a.reshape(a.shape[:-2] + (-1,)).sum(axis=-1)
+    M = a.shape[1]
+    return np.ascontiguousarray(a.transpose(1, 0, 2)).reshape(M, -1).sum(axis=1)
+
+
+def output_unit(y, cell):
+    """The output unit's squashing of y = h Wy + by: identity or logistic."""
+    return 1.0 / (1.0 + np.exp(-y)) if cell.readout == "sigmoid" else y
 
 
 def readout(W, h):
     """y = Wy^T h + by, squashed by a sigmoid if the cell says so: h (T, H, M, N) -> (T, M, N)."""
-    y = np.einsum("tkmn,mk->tmn", h, W.Wy[:, :, 0]) + W.by
-    return 1.0 / (1.0 + np.exp(-y)) if W.cell.readout == "sigmoid" else y
+    return output_unit(np.einsum("tkmn,mk->tmn", h, W.Wy[:, :, 0]) + W.by, W.cell)
 
 
 def forward(W, x, ws):
@@ -585,7 +586,7 @@ def loss_and_grads(P, x, d, peep, ws=None, cell=Cell()):
     W = Weights(P, N, cell)
     y = forward(W, x, ws)
     err = y - d
-    loss = 0.5 * model_sum(err * err, model_axis=1) / N
+    loss = 0.5 * model_sum(err * err) / N
     dy = err / N
     if cell.readout == "sigmoid":
         dy *= y * (1.0 - y)
@@ -612,8 +613,7 @@ def predict(P, x, cell=Cell()):
             S[t % 2, 2 * H:2 * H + n_in] = x[t]
             W.step(W, views[t % 2])
             np.matmul(WyT, h_m[t % 2], out=y[t, :, None, :])
-    y += W.by
-    return 1.0 / (1.0 + np.exp(-y)) if cell.readout == "sigmoid" else y
+    return output_unit(y + W.by, cell)
 
 
 def trace(P, x, cell=Cell()):
@@ -699,16 +699,15 @@ def evaluate(cfg, P, members, tests):
                     "zero_mse": float(np.mean(d[:, k] ** 2)),
                     "solve": float(np.mean(task.solved(cfg, y[:, k], tests[s], 0))),
                     "solve_tol": float(np.mean(task.solved(cfg, y[:, k], tests[s], cfg.tol)))})
-    return out, y
+    return out
 
 
-def train(cfg, members=None, log=print, on_eval=None, snapshots=False, report=None):
+def train(cfg, members=None, log=print, snapshots=False, report=None):
     """Train every (seed, variant) member together. Returns (params, results dict).
 
     At every evaluation point (iteration 0 included) a progress line goes to log, or
-    report(it, train_mse, metrics, elapsed) is called instead if given; then
-    on_eval(it, P, metrics). snapshots=True also returns each member's parameters
-    at every evaluation point.
+    report(it, train_mse, metrics, elapsed) is called instead if given. snapshots=True
+    also returns each member's parameters at every evaluation point.
     """
     cfg.validate()
     members = members_of(cfg) if members is None else list(members)
@@ -729,7 +728,7 @@ def train(cfg, members=None, log=print, on_eval=None, snapshots=False, report=No
     def record(it, train_mse):
         if snapshots:
             snaps.append({k: v.copy() for k, v in P.items()})
-        metrics, _ = evaluate(cfg, P, members, tests)
+        metrics = evaluate(cfg, P, members, tests)
         hist["iter"].append(it)
         hist["train_mse"].append([None if np.isnan(v) else float(v) for v in train_mse])  # none before training
         for key in ("test_mse", "solve", "solve_tol"):
@@ -738,8 +737,6 @@ def train(cfg, members=None, log=print, on_eval=None, snapshots=False, report=No
             log(progress_line(cfg, members, it, train_mse, metrics, time.perf_counter() - t0))
         else:
             report(it, [float(v) for v in train_mse], metrics, time.perf_counter() - t0)
-        if on_eval is not None:
-            on_eval(it, P, metrics)
         return metrics
 
     metrics = record(0, np.full(M, np.nan))
@@ -1241,7 +1238,7 @@ def main(argv=None):
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
     if a.load:
-        metrics, _ = evaluate(cfg, P, members, test_sets(cfg))
+        metrics = evaluate(cfg, P, members, test_sets(cfg))
         print(summary_table(cfg, {"members": [{"seed": s, "variant": v, "final": m}
                                               for (s, v), m in zip(members, metrics)]}))
         return 0

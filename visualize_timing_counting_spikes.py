@@ -147,9 +147,15 @@ def timer_cell(c, info, j):
     return int(np.argmax(np.abs(c[tt, :] - c[t2, :])))
 
 
-def fig_cell_state(cfg, P, members, batch, seed):
+def longest_gap(batch):
+    """The test sequence with the longest gap D, the hardest to time: (its index, D)."""
     D = batch.info["t2"] - batch.info["t1"]
-    j = int(np.argmax(D))                                                  # a long-gap sample
+    j = int(np.argmax(D))
+    return j, int(D[j])
+
+
+def fig_cell_state(cfg, P, members, batch, seed):
+    j, D = longest_gap(batch)
     k = member_index(members, seed, "peep")
     tr = tcs.trace(P, on_sequences(batch, [j], len(members)), tcs.cell_of(cfg))
     c, y = tr["c"][:, :, k, 0], tr["y"][:, k, 0]                           # (T, H), (T,)
@@ -159,7 +165,7 @@ def fig_cell_state(cfg, P, members, batch, seed):
     axes[0].vlines(np.flatnonzero(batch.x[:, 0, j]), 0, 1, color=INPUT_COLOR, lw=2.5, label="input spikes")
     mark_events(axes[0], batch.info, j)
     axes[0].set_yticks([])
-    axes[0].set_title(f"Input: spikes at t1={batch.info['t1'][j]} and t2={batch.info['t2'][j]} (D={D[j]}); "
+    axes[0].set_title(f"Input: spikes at t1={batch.info['t1'][j]} and t2={batch.info['t2'][j]} (D={D}); "
                       f"target at t1+2D={batch.info['target'][j]}", fontsize=10, loc="left")
     axes[0].legend(loc="upper right", fontsize=8)
     cmap = plt.get_cmap("tab10")
@@ -183,8 +189,7 @@ def fig_cell_state(cfg, P, members, batch, seed):
 
 
 def fig_gates(cfg, P, members, batch, seed):
-    D = batch.info["t2"] - batch.info["t1"]
-    j = int(np.argmax(D))
+    j, D = longest_gap(batch)
     tr = tcs.trace(P, on_sequences(batch, [j], len(members)), tcs.cell_of(cfg))
     fig, axes = plt.subplots(3, 2, figsize=(12, 7.0), sharex=True, sharey=True, layout="constrained")
     for col, v in enumerate(cfg.variants):
@@ -201,7 +206,7 @@ def fig_gates(cfg, P, members, batch, seed):
                 ax.set_ylabel("cell")
         axes[-1, col].set_xlabel("time step")
     fig.colorbar(im, ax=axes, shrink=0.8, label="gate activation")
-    fig.suptitle(f"Gate activations on one held-out sequence (D={D[j]}; dotted: input spikes, green: target step)",
+    fig.suptitle(f"Gate activations on one held-out sequence (D={D}; dotted: input spikes, green: target step)",
                  fontsize=10)
     return fig
 

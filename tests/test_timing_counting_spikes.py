@@ -235,7 +235,7 @@ def test_checkpoint_round_trip_reproduces_test_metrics(tmp_path):
     tcs.save_checkpoint(path, SMALL, P, tcs.members_of(SMALL))
     cfg, P2, members = tcs.load_checkpoint(path)
     assert cfg == SMALL and members == tcs.members_of(SMALL)
-    metrics, _ = tcs.evaluate(cfg, P2, members, tcs.test_sets(cfg))
+    metrics = tcs.evaluate(cfg, P2, members, tcs.test_sets(cfg))
     assert metrics == [m["final"] for m in res["members"]]
 
 
