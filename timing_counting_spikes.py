@@ -83,6 +83,15 @@ import numpy as np  # noqa: E402  (must follow the thread settings above)
 @dataclasses.dataclass
 class Config:
     task: str = "msd"            # task generator (see TASKS)
+    # the paper's tasks (nmsd, cmsd, gts, pfg)
+    F: int = 10                  # shortest spike interval; PFG: the period
+    delays: tuple = (0, 1)       # the set the spike delays I(n) are drawn from
+    func: str = "cos"            # PFG target: cos, tri or rect
+    periods: int = 5             # periods per training stream (NMSD: always 1)
+    test_streams: int = 10       # free-running test streams per seed (NMSD: one per delay; PFG: 1)
+    test_periods: int = 1000     # a test stream ends after this many periods
+    stop_on_error: bool = False  # a training stream ends at its first wrong prediction, as the paper's
+    # the earlier reproduction's MSD task (msd)
     T: int = 150                 # sequence length in steps
     D_min: int = 30              # shortest spike gap D
     D_max: int = 60              # longest spike gap D
@@ -116,7 +125,8 @@ class Config:
         for name, allowed in (("cell", CELLS), ("readout", READOUTS), ("grad", GRADS)):
             v = getattr(self, name)
             need(v in allowed, f"{name} {v!r} is unknown; allowed: {', '.join(allowed)}")
-        for name in ("T", "hidden", "batch", "n_test", "eval_every", "lr_halve_every", "tail_evals"):
+        for name in ("T", "hidden", "batch", "n_test", "eval_every", "lr_halve_every", "tail_evals",
+                     "F", "periods", "test_streams", "test_periods"):
             v = getattr(self, name)
             need(isinstance(v, int) and v >= 1, f"{name} = {v!r} must be an integer >= 1")
         need(isinstance(self.iters, int) and self.iters >= 0, f"iters = {self.iters!r} must be an integer >= 0")
@@ -172,22 +182,37 @@ def rng_for(seed, stream):
 
 
 # ----------------------------------------------------------------------------
-# Tasks. A task turns a Config into batches; every task offers
-#   check(cfg)            -> raise ValueError if cfg cannot be sampled
-#   sample(cfg, rng, n)   -> Batch with x (T, I, n) and d (T, n) float64
-#   solved(cfg, y, batch, tol) -> bool (n,): the success criterion per sequence, y (T, n)
+# Tasks. A task turns a Config into batches and judges a trained ensemble; every
+# task offers
 #   n_in                  -> input channels I
+#   check(cfg)            -> raise ValueError if cfg cannot be sampled
+#   length(cfg)           -> T, the steps of one training sequence
+#   sample(cfg, rng, n)   -> Batch of n training sequences
+#   test_set(cfg, rng)    -> Batch: the fixed held-out set of one seed
+#   evaluate(cfg, P, members, tests) -> one metric dict per member
+#   columns               -> (key, title, format) of the metrics that tables show
+#   freeze                -> True: a member stops training once it is "perfect"
 
 @dataclasses.dataclass
 class Batch:
-    x: np.ndarray        # (T, I, n) inputs, features before the batch like every buffer
-    d: np.ndarray        # (T, n) targets
-    info: dict           # task-specific arrays, each (n,)
+    x: np.ndarray               # (T, I, n) inputs, features before the batch like every buffer
+    d: np.ndarray               # (T, n) targets
+    info: dict                  # task-specific arrays
+    mask: np.ndarray = None     # (T, n) 1.0 where a target is given, 0.0 where none; None: every step
 
 
 class MSD:
     """Measure Spike Distance: spikes at t1 and t2 = t1 + D, target at t1 + 2D."""
     n_in = 1
+    freeze = False
+    columns = (("test_mse", "test MSE", ".5f"), ("zero_mse", "zero MSE", ".5f"), ("solve", "solve", ".3f"))
+    history = ("test_mse", "solve", "solve_tol")     # metrics kept at every evaluation
+    tail = ("test_mse", "solve")                     # metrics also averaged over the last evaluations
+
+    @staticmethod
+    def brief(ms):
+        """The progress-line summary of some members' metrics."""
+        return f"test {np.mean([m['test_mse'] for m in ms]):.2e} solve {np.mean([m['solve'] for m in ms]):.3f}"
 
     @staticmethod
     def check(cfg):
@@ -197,6 +222,12 @@ class MSD:
         if 2 * cfg.D_max >= cfg.T:
             raise ValueError(f"D_max = {cfg.D_max} leaves no room: the target t1 + 2*D_max must be "
                              f"< T = {cfg.T}, so need 2*D_max < T")
+        if cfg.stop_on_error:
+            raise ValueError("stop_on_error applies to the paper's tasks (nmsd, cmsd, gts, pfg), not to msd")
+
+    @staticmethod
+    def length(cfg):
+        return cfg.T
 
     @staticmethod
     def sample(cfg, rng, n):
@@ -212,6 +243,10 @@ class MSD:
         d[tt, cols] = 1.0
         return Batch(x, d, {"t1": t1, "t2": t2, "target": tt})
 
+    @classmethod
+    def test_set(cls, cfg, rng):
+        return cls.sample(cfg, rng, cfg.n_test)
+
     @staticmethod
     def solved(cfg, y, batch, tol):
         """y (T, n). Solved when argmax over steps t2+1 .. T-1 is within tol of the target."""
@@ -220,8 +255,201 @@ class MSD:
         peak = np.argmax(np.where(after, y, -np.inf), axis=0)     # (n,)
         return np.abs(peak - batch.info["target"]) <= tol
 
+    @classmethod
+    def evaluate(cls, cfg, P, members, tests):
+        """Per member: mse per step, zero-predictor mse, exact and +-tol solve rates."""
+        x, d, _ = stack_inputs(tests, members)
+        y = predict(P, x, cell_of(cfg))
+        out = []
+        for k, (s, _) in enumerate(members):
+            out.append({"test_mse": float(np.mean((y[:, k] - d[:, k]) ** 2)),
+                        "zero_mse": float(np.mean(d[:, k] ** 2)),
+                        "solve": float(np.mean(cls.solved(cfg, y[:, k], tests[s], 0))),
+                        "solve_tol": float(np.mean(cls.solved(cfg, y[:, k], tests[s], cfg.tol)))})
+        return out
 
-TASKS = {"msd": MSD}
+
+# The paper's tasks (its Sections 4.2-4.4). Every stream starts from the zero state.
+# A "period" is one spike interval, or one period of f for PFG. Steps are 0-based:
+# the spike that ends interval n sits at index T(n) - 1, with T(0) = F + I(0) and
+# T(n) = T(n-1) + F + I(n), so each spike follows F + I(n) - 1 silent steps.
+# info["ends"] (T, n) marks the last step of every period; info["periods"] is the
+# number of periods a stream holds in full.
+
+class PaperTask:
+    """What the paper's tasks share: the free-running evaluation and its metrics."""
+    freeze = True            # the paper stops training a network once it is perfect
+    columns = (("periods", "periods", ".1f"), ("perfect", "perfect", ".0f"))
+    history = ("periods", "perfect", "rmse")
+    tail = ()
+
+    @staticmethod
+    def brief(ms):
+        return (f"periods {np.mean([m['periods'] for m in ms]):7.1f} "
+                f"perfect {sum(m['perfect'] for m in ms):.0f}/{len(ms)}")
+
+    @staticmethod
+    def check(cfg):
+        if cfg.F < 2:
+            raise ValueError(f"F = {cfg.F} must be an integer >= 2")
+
+    @classmethod
+    def evaluate(cls, cfg, P, members, tests):
+        """Run each test stream free until its first wrong prediction, or its end.
+        perfect: every stream of the member's test set completed all its periods."""
+        periods, sq, n_sq = free_run(P, cell_of(cfg), members, tests, cls.tolerance(cfg))
+        full = tests[members[0][0]].info["periods"]
+        return [{"periods": float(np.mean(periods[k])), "perfect": float(np.all(periods[k] == full)),
+                 "rmse": float(np.sqrt(sq[k] / max(n_sq[k], 1)))} for k in range(len(members))]
+
+
+def target_scale(cfg):
+    """Delay targets I(n) are divided by this. A sigmoid output unit cannot reach a
+    target above 1, so with it the delays are mapped onto [0, 1] and the 0.49
+    tolerance shrinks by the same factor; with a linear output they stay as they are."""
+    if cfg.task in ("nmsd", "cmsd") and cfg.readout == "sigmoid":
+        return max(max(cfg.delays), 1)
+    return 1
+
+
+class SpikeTrain(PaperTask):
+    """Spike-train tasks (NMSD, CMSD, GTS): streams built from delays I(n)."""
+    n_in = 1
+
+    @staticmethod
+    def check(cfg):
+        PaperTask.check(cfg)
+        if (len(cfg.delays) < 1 or not all(isinstance(v, int) and v >= 0 for v in cfg.delays)
+                or len(set(cfg.delays)) != len(cfg.delays)):
+            raise ValueError(f"delays {list(cfg.delays)!r} must be distinct integers >= 0")
+
+    @staticmethod
+    def tolerance(cfg):
+        return 0.49 / target_scale(cfg)
+
+    @staticmethod
+    def length(cfg):
+        # cfg.periods spikes fit even if every delay is the largest
+        return cfg.periods * (cfg.F + max(cfg.delays))
+
+    @staticmethod
+    def draw(cfg, rng, n, periods):
+        """Delays I (n, periods), uniform over the set."""
+        return np.asarray(cfg.delays)[rng.integers(0, len(cfg.delays), size=(n, periods))]
+
+    @classmethod
+    def streams(cls, cfg, I, L):
+        """Streams of L steps for delays I (n, periods); spikes past the end are dropped."""
+        n = len(I)
+        at = np.cumsum(cfg.F + I, axis=1) - 1                      # (n, periods) spike indices
+        keep = at < L
+        cols = np.broadcast_to(np.arange(n)[:, None], at.shape)[keep]
+        ends = np.zeros((L, n), bool)
+        ends[at[keep], cols] = True
+        x, d, mask = cls.layout(cfg, I, at, at[keep], cols, L)
+        return Batch(x, d, {"ends": ends, "periods": int(np.min(keep.sum(axis=1)))}, mask)
+
+    @classmethod
+    def sample(cls, cfg, rng, n):
+        L = cls.length(cfg)
+        return cls.streams(cfg, cls.draw(cfg, rng, n, L // cfg.F + 1), L)    # enough to fill L
+
+    @classmethod
+    def test_set(cls, cfg, rng):
+        I = cls.draw(cfg, rng, cfg.test_streams, cfg.test_periods)
+        return cls.streams(cfg, I, int(np.max(np.sum(cfg.F + I, axis=1))))
+
+
+class CMSD(SpikeTrain):
+    """The paper's continual MSD: the input is a spike train; at each spike the target
+    is its delay I(n) / target_scale; between spikes there is no target."""
+
+    @staticmethod
+    def layout(cfg, I, at, spikes, cols, L):
+        x, d, mask = np.zeros((L, 1, len(I))), np.zeros((L, len(I))), np.zeros((L, len(I)))
+        x[spikes, 0, cols] = 1.0
+        d[spikes, cols] = I[at < L] / target_scale(cfg)
+        mask[spikes, cols] = 1.0
+        return x, d, mask
+
+
+class NMSD(CMSD):
+    """Non-continual MSD: a stream is one interval, from the zero state to its spike."""
+
+    @staticmethod
+    def length(cfg):
+        return cfg.F + max(cfg.delays)
+
+    @classmethod
+    def sample(cls, cfg, rng, n):
+        return cls.streams(cfg, cls.draw(cfg, rng, n, 1), cls.length(cfg))
+
+    @classmethod
+    def test_set(cls, cfg, rng):
+        """Every possible stream once, one per delay: the paper's 'all possible input test streams'."""
+        return cls.streams(cfg, np.asarray(cfg.delays)[:, None], cls.length(cfg))
+
+
+class GTS(SpikeTrain):
+    """Generating timed spikes: MSD with input and target exchanged. The input holds
+    I(n) through interval n, from the step after spike n-1 up to spike n; the target
+    is 1 at each spike and 0 at every other step, up to the stream's last spike."""
+
+    @staticmethod
+    def layout(cfg, I, at, spikes, cols, L):
+        n = len(I)
+        x, d = np.zeros((L, 1, n)), np.zeros((L, n))
+        d[spikes, cols] = 1.0
+        steps = np.arange(L)
+        for j in range(n):
+            x[:, 0, j] = I[j, np.minimum(np.searchsorted(at[j], steps), I.shape[1] - 1)]
+        mask = (steps[:, None] <= at[:, -1][None, :]).astype(np.float64)
+        return x, d, mask
+
+
+class PFG(PaperTask):
+    """Periodic function generation: no input; the target is f((t mod F) / F), t = 0, 1, ...
+    Without input every stream is the same, so a batch repeats it and the test set is
+    one stream of cfg.test_periods periods."""
+    n_in = 0
+    columns = PaperTask.columns + (("rmse", "sqrt MSE", ".3f"),)
+    # the paper's f_cos, f_tri, f_rect of u = (t mod F) / F, all in [0, 1]; its printed
+    # f_tri runs from 2 down to 1 and back, so we take it minus 1, as its text intends
+    FUNCS = {"cos": lambda u: 0.5 * (1.0 - np.cos(2.0 * np.pi * u)),
+             "tri": lambda u: np.abs(2.0 * u - 1.0),
+             "rect": lambda u: (u > 0.5).astype(np.float64)}
+
+    @classmethod
+    def check(cls, cfg):
+        PaperTask.check(cfg)
+        if cfg.func not in cls.FUNCS:
+            raise ValueError(f"func {cfg.func!r} is unknown; allowed: {', '.join(cls.FUNCS)}")
+
+    @staticmethod
+    def tolerance(cfg):
+        return 0.3
+
+    @staticmethod
+    def length(cfg):
+        return cfg.periods * cfg.F
+
+    @classmethod
+    def streams(cls, cfg, n, periods):
+        t = np.arange(periods * cfg.F)
+        d = np.repeat(cls.FUNCS[cfg.func]((t % cfg.F) / cfg.F)[:, None], n, axis=1)
+        ends = np.repeat((t % cfg.F == cfg.F - 1)[:, None], n, axis=1)
+        return Batch(np.zeros((len(t), 0, n)), d, {"ends": ends, "periods": periods})
+
+    @classmethod
+    def sample(cls, cfg, rng, n):
+        return cls.streams(cfg, n, cfg.periods)
+
+    @classmethod
+    def test_set(cls, cfg, rng):
+        return cls.streams(cfg, 1, cfg.test_periods)
+
+
+TASKS = {"msd": MSD, "nmsd": NMSD, "cmsd": CMSD, "gts": GTS, "pfg": PFG}
 
 
 # ----------------------------------------------------------------------------
@@ -461,7 +689,10 @@ def model_sum(a):
 
 def output_unit(y, cell):
     """The output unit's squashing of y = h Wy + by: identity or logistic."""
-    return 1.0 / (1.0 + np.exp(-y)) if cell.readout == "sigmoid" else y
+    if cell.readout == "linear":
+        return y
+    with np.errstate(over="ignore"):            # exp -> inf is exact here: sigmoid -> 0
+        return 1.0 / (1.0 + np.exp(-y))
 
 
 def readout(W, h):
@@ -574,10 +805,13 @@ def backward(W, dy, ws):
             "by": dy_s[:, K - 1:K].copy()}                                    #   + by
 
 
-def loss_and_grads(P, x, d, peep, ws=None, cell=Cell()):
-    """Loss per model (M,) = 0.5 * sum_t (y - d)^2 averaged over the batch, its gradients, and y.
+def loss_and_grads(P, x, d, peep, ws=None, cell=Cell(), mask=None, stop_tol=None):
+    """Loss per model (M,) = 0.5 * sum_t mask (y - d)^2 averaged over the batch, its gradients, and y.
 
     x (T, I, M, N), d (T, M, N), peep (M,) bool: vanilla members get zero peephole gradients.
+    mask (T, M, N) or None (every step has a target): 0 where no target is given.
+    stop_tol: if given, each stream ends at its first wrong prediction, |y - d| >= stop_tol
+    where a target is given (the paper's training streams stop there): later steps carry no error.
     """
     T, n_in, M, N = x.shape
     H = P["Wh"].shape[1]
@@ -586,6 +820,11 @@ def loss_and_grads(P, x, d, peep, ws=None, cell=Cell()):
     W = Weights(P, N, cell)
     y = forward(W, x, ws)
     err = y - d
+    if mask is not None:
+        err *= mask
+    if stop_tol is not None:
+        wrong = ~(np.abs(err) < stop_tol) & (True if mask is None else mask > 0)
+        err[np.cumsum(wrong, axis=0) > wrong] = 0.0           # the steps after the first wrong one
     loss = 0.5 * model_sum(err * err) / N
     dy = err / N
     if cell.readout == "sigmoid":
@@ -597,23 +836,70 @@ def loss_and_grads(P, x, d, peep, ws=None, cell=Cell()):
     return loss, grads, y
 
 
+class Stepper:
+    """Forward step by step with state memory independent of the stream length. The
+    state carries over from one run() to the next, so a long stream can go in chunks."""
+
+    def __init__(self, P, N, cell):
+        M, n_in, H4 = P["Wx"].shape
+        H = H4 // 4
+        self.W, self.cell, self.rows, self.t = Weights(P, N, cell), cell, slice(2 * H, 2 * H + n_in), 0
+        self.S = state_buffer(2, M, H, n_in, N)
+        act, z, tmp = np.empty((5 * H, M, N)), np.empty((4 * H, M, N)), np.empty((H, M, N))
+        self.views = [StepViews(self.S[k], self.S[1 - k], act, z, tmp, H) for k in (0, 1)]
+        self.h_m = [self.S[k, :H].transpose(1, 0, 2) for k in (1, 0)]   # (M, H, N) views of step t's h
+        self.WyT = self.W.Wy.transpose(0, 2, 1)                          # (M, 1, H)
+
+    def run(self, x):
+        """x (T, I, M, N) -> y (T, M, N), continuing from the state the last run left."""
+        W, S = self.W, self.S
+        y = np.empty((len(x),) + S.shape[2:])
+        with np.errstate(over="ignore"):
+            for k in range(len(x)):
+                p = self.t % 2
+                S[p, self.rows] = x[k]
+                W.step(W, self.views[p])
+                np.matmul(self.WyT, self.h_m[p], out=y[k, :, None, :])
+                self.t += 1
+        return output_unit(y + W.by, self.cell)
+
+
 def predict(P, x, cell=Cell()):
     """Inference with state memory independent of T: x (T, I, M, N) -> y (T, M, N)."""
-    T, n_in, M, N = x.shape
-    H = P["Wh"].shape[1]
-    W = Weights(P, N, cell)
-    S = state_buffer(2, M, H, n_in, N)
-    act, z, tmp = np.empty((5 * H, M, N)), np.empty((4 * H, M, N)), np.empty((H, M, N))
-    views = [StepViews(S[k], S[1 - k], act, z, tmp, H) for k in (0, 1)]
-    h_m = [S[k, :H].transpose(1, 0, 2) for k in (1, 0)]         # (M, H, N) views of step t's h
-    WyT = W.Wy.transpose(0, 2, 1)                                # (M, 1, H)
-    y = np.empty((T, M, N))
-    with np.errstate(over="ignore"):
-        for t in range(T):
-            S[t % 2, 2 * H:2 * H + n_in] = x[t]
-            W.step(W, views[t % 2])
-            np.matmul(WyT, h_m[t % 2], out=y[t, :, None, :])
-    return output_unit(y + W.by, cell)
+    return Stepper(P, x.shape[3], cell).run(x)
+
+
+FREE_RUN_CHUNK = 500     # steps the free-running evaluator takes between checks
+
+
+def free_run(P, cell, members, tests, tol):
+    """Run member k on the test streams of its seed, free and without caches, until each
+    stream's first wrong prediction (|y - d| >= tol where a target is given; NaN is
+    wrong) or its end. Returns the periods each stream completed (M, S), and the sum
+    and count of squared errors over the supervised steps run, up to the first wrong
+    one included (M,), (M,)."""
+    L, S = tests[members[0][0]].d.shape
+    M = len(members)
+    run = Stepper(P, S, cell)
+    periods, alive = np.zeros((M, S), np.int64), np.ones((M, S), bool)
+    sq, n_sq = np.zeros(M), np.zeros(M)
+    for t0 in range(0, L, FREE_RUN_CHUNK):
+        t1 = min(L, t0 + FREE_RUN_CHUNK)
+        x, d, mask = stack_inputs(tests, members, t0, t1)
+        ends = np.stack([tests[s].info["ends"][t0:t1] for s, _ in members], axis=1)   # (C, M, S)
+        err = np.abs(run.run(x) - d)
+        sup = True if mask is None else mask > 0                             # steps with a target
+        wrong = ~(err < tol) & sup
+        first = np.where(wrong.any(axis=0), wrong.argmax(axis=0), t1 - t0)     # (M, S)
+        t = np.arange(t1 - t0)[:, None, None]
+        ran = (t <= first) & alive & sup
+        sq += model_sum(np.where(ran, err * err, 0.0))
+        n_sq += model_sum(ran.astype(np.float64))
+        periods += np.sum((t < first) & alive & ends, axis=0)
+        alive &= first == t1 - t0
+        if not alive.any():
+            break
+    return periods, sq, n_sq
 
 
 def trace(P, x, cell=Cell()):
@@ -638,7 +924,8 @@ class Adam:
         self.v = {k: np.zeros_like(v) for k, v in P.items()}
         self.t = 0
 
-    def step(self, P, grads, lr):
+    def step(self, P, grads, lr, active=None):
+        """One update of every model; active (M,) bool, if given, leaves the others' weights alone."""
         c = self.cfg
         self.t += 1
         # 1. clip: scale each model's gradient so its global L2 norm is at most c.clip
@@ -655,7 +942,10 @@ class Adam:
             mh = self.m[k] / (1 - c.beta1 ** self.t)
             vh = self.v[k] / (1 - c.beta2 ** self.t)
             # 4. update
-            P[k] -= lr * mh / (np.sqrt(vh) + c.adam_eps)
+            step = lr * mh / (np.sqrt(vh) + c.adam_eps)
+            if active is not None:
+                step *= active.reshape(scale.shape + (1,) * (g.ndim - 1))
+            P[k] -= step
         return np.sqrt(sq)
 
 
@@ -677,29 +967,35 @@ def members_of(cfg):
 
 
 def test_sets(cfg):
-    """The fixed held-out set of each seed, from its own stream."""
-    return {s: TASKS[cfg.task].sample(cfg, rng_for(s, STREAM_TEST), cfg.n_test) for s in cfg.seeds}
+    """The fixed held-out set of each seed, from its own stream, padded to one length
+    (padding: no input, no target, no period ends) so that the seeds stack."""
+    tests = {s: TASKS[cfg.task].test_set(cfg, rng_for(s, STREAM_TEST)) for s in cfg.seeds}
+    L = max(len(b.d) for b in tests.values())
+    for b in tests.values():
+        pad = L - len(b.d)
+        if pad:
+            b.x = np.concatenate([b.x, np.zeros((pad,) + b.x.shape[1:])])
+            b.mask = np.concatenate([np.ones_like(b.d) if b.mask is None else b.mask, np.zeros((pad, b.d.shape[1]))])
+            b.d = np.concatenate([b.d, np.zeros((pad, b.d.shape[1]))])
+            b.info["ends"] = np.concatenate([b.info["ends"], np.zeros((pad, b.d.shape[1]), bool)])
+    return tests
 
 
-def stack_inputs(batches, members):
-    """Per-seed batches -> x (T, I, M, N) and d (T, M, N); the members of a seed share them."""
-    x = np.stack([batches[s].x for s, _ in members], axis=2)
-    d = np.stack([batches[s].d for s, _ in members], axis=1)
-    return x, d
+def stack_inputs(batches, members, t0=0, t1=None):
+    """Steps t0 .. t1-1 of per-seed batches -> x (T, I, M, N), d (T, M, N) and mask (T, M, N)
+    or None; the members of a seed share them."""
+    x = np.stack([batches[s].x[t0:t1] for s, _ in members], axis=2)
+    d = np.stack([batches[s].d[t0:t1] for s, _ in members], axis=1)
+    if all(batches[s].mask is None for s, _ in members):
+        return x, d, None
+    mask = np.stack([np.ones_like(batches[s].d[t0:t1]) if batches[s].mask is None
+                     else batches[s].mask[t0:t1] for s, _ in members], axis=1)
+    return x, d, mask
 
 
 def evaluate(cfg, P, members, tests):
-    """Test metrics per member: mse per step, zero-predictor mse, exact and +-tol solve rates."""
-    task = TASKS[cfg.task]
-    x, d = stack_inputs(tests, members)
-    y = predict(P, x, cell_of(cfg))
-    out = []
-    for k, (s, _) in enumerate(members):
-        out.append({"test_mse": float(np.mean((y[:, k] - d[:, k]) ** 2)),
-                    "zero_mse": float(np.mean(d[:, k] ** 2)),
-                    "solve": float(np.mean(task.solved(cfg, y[:, k], tests[s], 0))),
-                    "solve_tol": float(np.mean(task.solved(cfg, y[:, k], tests[s], cfg.tol)))})
-    return out
+    """The task's test metrics, one dict per member."""
+    return TASKS[cfg.task].evaluate(cfg, P, members, tests)
 
 
 def train(cfg, members=None, log=print, snapshots=False, report=None):
@@ -707,7 +1003,10 @@ def train(cfg, members=None, log=print, snapshots=False, report=None):
 
     At every evaluation point (iteration 0 included) a progress line goes to log, or
     report(it, train_mse, metrics, elapsed) is called instead if given. snapshots=True
-    also returns each member's parameters at every evaluation point.
+    also returns each member's parameters at every evaluation point. On tasks that
+    freeze, a member found perfect at an evaluation keeps its weights from then on and
+    is not evaluated again (its metrics could not change); training ends early once
+    every member is frozen.
     """
     cfg.validate()
     members = members_of(cfg) if members is None else list(members)
@@ -717,51 +1016,70 @@ def train(cfg, members=None, log=print, snapshots=False, report=None):
     peep = np.array([v == "peep" for _, v in members])
     train_rng = {s: rng_for(s, STREAM_TRAIN) for s in seeds}
     tests = test_sets(cfg)
-    M, cell = len(members), cell_of(cfg)
-    ws = Workspace(M, cfg.T, cfg.batch, cfg.hidden, task.n_in)
+    M, cell, T = len(members), cell_of(cfg), task.length(cfg)
+    ws = Workspace(M, T, cfg.batch, cfg.hidden, task.n_in)
     opt = Adam(P, cfg)
-    hist = {"iter": [], "train_mse": [], "test_mse": [], "solve": [], "solve_tol": []}
+    hist = {"iter": [], "train_mse": [], **{k: [] for k in task.history}}
     run_sq, run_n = np.zeros(M), 0
-    snaps = []
+    snaps, metrics, frozen, solved_at = [], [None] * M, np.zeros(M, bool), [None] * M
     t0 = time.perf_counter()
 
     def record(it, train_mse):
         if snapshots:
             snaps.append({k: v.copy() for k, v in P.items()})
-        metrics = evaluate(cfg, P, members, tests)
+        live = np.flatnonzero(~frozen)
+        if len(live) == M:
+            new = evaluate(cfg, P, members, tests)
+        else:
+            new = evaluate(cfg, {k: v[live] for k, v in P.items()}, [members[k] for k in live],
+                           tests) if len(live) else []
+        for k, m in zip(live, new):
+            metrics[k] = m
+            if task.freeze and m["perfect"]:
+                frozen[k], solved_at[k] = True, it
         hist["iter"].append(it)
         hist["train_mse"].append([None if np.isnan(v) else float(v) for v in train_mse])  # none before training
-        for key in ("test_mse", "solve", "solve_tol"):
+        for key in task.history:
             hist[key].append([m[key] for m in metrics])
         if report is None:
             log(progress_line(cfg, members, it, train_mse, metrics, time.perf_counter() - t0))
         else:
-            report(it, [float(v) for v in train_mse], metrics, time.perf_counter() - t0)
-        return metrics
+            report(it, [float(v) for v in train_mse], list(metrics), time.perf_counter() - t0)
 
-    metrics = record(0, np.full(M, np.nan))
+    record(0, np.full(M, np.nan))
     for it in range(1, cfg.iters + 1):
+        if frozen.all():                  # nothing left to train; keep the evaluation grid
+            if it % cfg.eval_every == 0 or it == cfg.iters:
+                record(it, np.full(M, np.nan))
+            continue
         batches = {s: task.sample(cfg, train_rng[s], cfg.batch) for s in seeds}
-        x, d = stack_inputs(batches, members)
+        x, d, mask = stack_inputs(batches, members)
         with np.errstate(over="ignore", invalid="ignore"):   # a non-finite loss is caught below
-            loss, grads, _ = loss_and_grads(P, x, d, peep, ws, cell)
+            loss, grads, _ = loss_and_grads(P, x, d, peep, ws, cell, mask,
+                                            task.tolerance(cfg) if cfg.stop_on_error else None)
         if not np.all(np.isfinite(loss)):
             bad = [f"seed {members[k][0]} {members[k][1]}" for k in np.flatnonzero(~np.isfinite(loss))]
             raise DivergenceError(f"training diverged at iteration {it} (loss not finite for "
                                   f"{', '.join(bad)}); try a smaller --lr")
-        opt.step(P, grads, lr_at(cfg, it))
-        run_sq += loss * 2.0 / cfg.T
+        opt.step(P, grads, lr_at(cfg, it), ~frozen if frozen.any() else None)
+        # mean squared error per supervised step
+        run_sq += loss * 2.0 / (T if mask is None else model_sum(mask) / cfg.batch)
         run_n += 1
         if it % cfg.eval_every == 0 or it == cfg.iters:
-            metrics = record(it, run_sq / run_n)
+            record(it, run_sq / run_n)
             run_sq[:], run_n = 0.0, 0
     seconds = time.perf_counter() - t0
     out = []
     for j, (s, v) in enumerate(members):
         h = {k: (hist[k] if k == "iter" else [row[j] for row in hist[k]]) for k in hist}
-        # one evaluation is a noisy sample of a still-moving network; the tail mean is steadier
-        tail = {k: float(np.mean(h[k][1:][-cfg.tail_evals:] or [np.nan])) for k in ("test_mse", "solve")}
-        out.append({"seed": s, "variant": v, "history": h, "final": metrics[j], "tail": tail})
+        out.append({"seed": s, "variant": v, "history": h, "final": metrics[j]})
+        if task.tail:
+            # one evaluation is a noisy sample of a still-moving network; the tail mean is steadier
+            out[-1]["tail"] = {k: float(np.mean(h[k][1:][-cfg.tail_evals:] or [np.nan])) for k in task.tail}
+        if task.freeze:
+            # training streams used until the evaluation that found the member perfect
+            out[-1]["solved_at"] = solved_at[j]
+            out[-1]["streams"] = None if solved_at[j] is None else solved_at[j] * cfg.batch
         if snapshots:
             out[-1]["snapshots"] = [{k: a[j:j + 1] for k, a in snap.items()} for snap in snaps]
     return P, {"members": out, "seconds": seconds}
@@ -850,8 +1168,8 @@ def progress_line(cfg, members, it, train_mse, metrics, elapsed):
     parts = [f"it {it:>{len(str(cfg.iters))}}/{cfg.iters}"]
     for v, ms in by_variant(members, list(zip(train_mse, metrics))).items():
         tr = np.mean([a for a, _ in ms])
-        parts.append(f"{v}: train {'-' if np.isnan(tr) else f'{tr:.2e}':>8} test {np.mean([b['test_mse'] for _, b in ms]):.2e} "
-                     f"solve {np.mean([b['solve'] for _, b in ms]):.3f}")
+        parts.append(f"{v}: train {'-' if np.isnan(tr) else f'{tr:.2e}':>8} "
+                     + TASKS[cfg.task].brief([b for _, b in ms]))
     parts.append(f"{elapsed:6.1f}s")
     return " | ".join(parts)
 
@@ -873,9 +1191,9 @@ def summarize(results):
 def summary_table(cfg, results):
     """Per-member rows, then mean (and std over seeds) per variant."""
     has_tail = "tail" in results["members"][0]
-    cols = [("final", "test_mse", "test MSE", ".5f"), ("final", "zero_mse", "zero MSE", ".5f"),
-            ("final", "solve", "solve", ".3f")]
-    if cfg.tol:
+    task = TASKS[cfg.task]
+    cols = [("final", key, title, fmt) for key, title, fmt in task.columns]
+    if cfg.tol and cfg.task == "msd":
         cols.append(("final", "solve_tol", f"solve+-{cfg.tol}", ".3f"))
     if has_tail:
         cols += [("tail", "test_mse", f"MSE last{cfg.tail_evals}", ".5f"),
@@ -885,6 +1203,10 @@ def summary_table(cfg, results):
     for m in results["members"]:
         rows.append(f"{m['seed']:>4} {m['variant']:<8} "
                     + " ".join(f"{m[p][k]:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width)))
+    if task.freeze:         # training streams used until found perfect
+        for m, r in zip(results["members"], range(1, len(rows) + 1)):
+            rows[r] += f" {'-' if m.get('streams') is None else m['streams']:>9}"
+        rows[0] += f" {'streams':>9}"
     for v, s in summarize(results).items():
         rows.append(f"{'mean':>4} {v:<8} "
                     + " ".join(f"{s[p + '_' + k]['mean']:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width)))
@@ -965,9 +1287,13 @@ def check_output_path(path):
     os.unlink(probe)
 
 
+TUPLES = ("seeds", "variants", "delays")     # Config fields that JSON stores as lists
+
+
 def config_dict(cfg):
     d = dataclasses.asdict(cfg)
-    d["seeds"], d["variants"] = list(cfg.seeds), list(cfg.variants)
+    for k in TUPLES:
+        d[k] = list(d[k])
     return d
 
 
@@ -976,8 +1302,7 @@ def config_from_dict(d):
     unknown = set(d) - names
     if unknown:
         raise ValueError(f"config has unknown fields {sorted(unknown)}")
-    d = dict(d)
-    d["seeds"], d["variants"] = tuple(d.get("seeds", ())), tuple(d.get("variants", ()))
+    d = {k: tuple(v) if k in TUPLES else v for k, v in d.items()}
     cfg = Config(**d)
     cfg.validate()
     return cfg
@@ -1018,6 +1343,141 @@ def load_checkpoint(path):
     if members != members_of(cfg):
         raise ValueError(f"checkpoint {path!r}: members {members} do not match its config")
     return cfg, P, members
+
+
+# ----------------------------------------------------------------------------
+# The paper's tables. One recipe for every row and both variants; a row changes
+# only the task. Ten networks per row and variant, seeds 0-9, as the paper's ten.
+
+RECIPE = dict(hidden=1,                 # one memory block with one cell, as the paper's net
+              iters=12000,              # training budget per network, in batches
+              eval_every=100,           # free-running test after every this many batches
+              lr=1e-2,                  # Adam, constant rate
+              lr_halve_every=10 ** 6,
+              stop_on_error=True,       # training streams end at their first wrong prediction
+              seeds=tuple(range(10)))
+READOUT_OF = {"nmsd": "sigmoid", "cmsd": "sigmoid", "gts": "sigmoid", "pfg": "linear"}   # the paper's
+BATCH_OF = {"nmsd": 16, "cmsd": 8, "gts": 4, "pfg": 1}   # PFG streams are all the same: one suffices
+
+
+def row_config(**row):
+    """The Config of one table row: the recipe, the task's output unit and batch, the row."""
+    task = row["task"]
+    return Config(**{**RECIPE, "readout": READOUT_OF[task], "batch": BATCH_OF[task], **row})
+
+
+def _row(task, paper, **kw):
+    return {"config": dict(task=task, **kw), "paper": paper}
+
+
+# The paper's numbers: % perfect, training streams [10^3] (mean +- std), and for
+# PFG sqrt(MSE); "-" where it gives none. Its Tables 1, 3 and the table of Figure 7
+# (GTS: "could not be learned by networks without peephole connections").
+NO_GTS = (0, "not learned", "-")
+TABLES = {
+    "1": {"title": "Table 1: NMSD and continual MSD, sigmoid output",
+          "rows": [_row("nmsd", {"vanilla": (100, "160 ± 14", "-"), "peep": (100, "125 ± 14", "-")}, F=10),
+                   _row("nmsd", {"vanilla": (100, "732 ± 97", "-"), "peep": (100, "763 ± 103", "-")}, F=20),
+                   _row("nmsd", {"vanilla": (100, "17521 ± 2200", "-"), "peep": (80, "12885 ± 2091", "-")}, F=30),
+                   _row("nmsd", {"vanilla": (20, "37533 ± 4558", "-"), "peep": (70, "25686 ± 2754", "-")}, F=40),
+                   _row("nmsd", {"vanilla": (0, "-", "-"), "peep": (10, "32485", "-")}, F=50),
+                   _row("cmsd", {"vanilla": (10, "8850", "-"), "peep": (20, "27453 ± 11750", "-")}, F=10),
+                   _row("cmsd", {"vanilla": (20, "29257 ± 13758", "-"), "peep": (60, "9791 ± 2660", "-")},
+                        F=10, delays=(0, 1, 2))]},
+    "gts": {"title": "Figure 7 (table): GTS, sigmoid output",
+            "rows": [_row("gts", {"vanilla": NO_GTS, "peep": (100, "41 ± 4", "-")}, F=10, delays=(0,)),
+                     _row("gts", {"vanilla": NO_GTS, "peep": (100, "67 ± 8", "-")}, F=20, delays=(0,)),
+                     _row("gts", {"vanilla": NO_GTS, "peep": (80, "845 ± 82", "-")}, F=30, delays=(0,)),
+                     _row("gts", {"vanilla": NO_GTS, "peep": (100, "1152 ± 101", "-")}, F=40, delays=(0,)),
+                     _row("gts", {"vanilla": NO_GTS, "peep": (100, "2538 ± 343", "-")}, F=50, delays=(0,)),
+                     _row("gts", {"vanilla": NO_GTS, "peep": (50, "1647 ± 46", "-")}, F=10, delays=(0, 1)),
+                     _row("gts", {"vanilla": NO_GTS, "peep": (30, "954 ± 393", "-")}, F=10, delays=(0, 1, 2))]},
+    "3": {"title": "Table 3: PFG, linear output",
+          "rows": [_row("pfg", {"vanilla": (90, "2477 ± 341", "0.13 ± 0.033"), "peep": (100, "145 ± 32", "0.18 ± 0.016")},
+                        func="cos", F=10),
+                   _row("pfg", {"vanilla": (0, "> 10000", "-"), "peep": (60, "149 ± 7", "0.17 ± 0.019")},
+                        func="cos", F=25),
+                   _row("pfg", {"vanilla": (0, "> 10000", "-"), "peep": (100, "869 ± 204", "0.13 ± 0.014")},
+                        func="tri", F=10),
+                   _row("pfg", {"vanilla": (0, "> 10000", "-"), "peep": (50, "4063 ± 303", "0.13 ± 0.024")},
+                        func="tri", F=25),
+                   _row("pfg", {"vanilla": (0, "> 10000", "-"), "peep": (80, "1107 ± 97", "0.12 ± 0.014")},
+                        func="rect", F=10),
+                   _row("pfg", {"vanilla": (0, "> 10000", "-"), "peep": (20, "748 ± 278", "0.12 ± 0.012")},
+                        func="rect", F=25)]},
+}
+
+
+def row_label(cfg):
+    """'NMSD F=10 I in {0,1}' or 'PFG f_cos F=10'."""
+    if cfg.task == "pfg":
+        return f"PFG f_{cfg.func} F={cfg.F}"
+    return f"{cfg.task.upper()} F={cfg.F} I in {{{','.join(map(str, cfg.delays))}}}"
+
+
+def row_summary(cfg, results):
+    """Per variant: networks, % perfect, streams to perfect (mean, std) and sqrt MSE of the perfect ones."""
+    out = {}
+    for v in cfg.variants:
+        ms = [m for m in results["members"] if m["variant"] == v]
+        won = [m for m in ms if m["streams"] is not None]
+        st = np.array([m["streams"] for m in won], float)
+        rm = np.array([m["final"]["rmse"] for m in won])
+        out[v] = {"n": len(ms), "perfect": len(won), "percent": 100.0 * len(won) / len(ms),
+                  "streams_mean": float(st.mean()) if len(won) else None,
+                  "streams_std": float(st.std(ddof=1)) if len(won) > 1 else None,
+                  "rmse_mean": float(rm.mean()) if len(won) else None,
+                  "rmse_std": float(rm.std(ddof=1)) if len(won) > 1 else None,
+                  "periods_median": float(np.median([m["final"]["periods"] for m in ms]))}
+    return out
+
+
+def run_table(name, workers, overrides=None, log=print):
+    """Train every row of TABLES[name] (with optional Config overrides, e.g. grad) -> JSON doc."""
+    rows = []
+    t0 = time.perf_counter()
+    spec = TABLES[name]["rows"]
+    for k, row in enumerate(spec):
+        cfg = row_config(**{**row["config"], **(overrides or {})})
+        _, res = train_parallel(cfg, workers, log=lambda line: None)
+        s = row_summary(cfg, res)
+        rows.append({"label": row_label(cfg), "config": config_dict(cfg), "paper": row["paper"], "ours": s,
+                     "seconds": res["seconds"],
+                     "members": [{k2: m[k2] for k2 in ("seed", "variant", "final", "solved_at", "streams")}
+                                 for m in res["members"]]})
+        log(f"row {k + 1}/{len(spec)} {row_label(cfg):<24} "
+            + " | ".join(f"{v}: {s[v]['perfect']}/{s[v]['n']} perfect" for v in cfg.variants)
+            + f" | {res['seconds']:.1f}s (total {time.perf_counter() - t0:.0f}s)")
+    return {"table": name, "title": TABLES[name]["title"], "overrides": overrides or {}, "rows": rows,
+            "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in RECIPE.items()},
+            "seconds": time.perf_counter() - t0,
+            "env": {"python": platform.python_version(), "numpy": np.__version__,
+                    "machine": platform.machine(), "cpus": os.cpu_count()}}
+
+
+def _mean_std(s, key, scale, fmt):
+    m, sd = s[key + "_mean"], s[key + "_std"]
+    if m is None:
+        return "-"
+    return f"{m / scale:{fmt}}" + ("" if sd is None else f" ± {sd / scale:{fmt}}")
+
+
+def table_markdown(doc):
+    """The paper's numbers beside ours, per row and variant."""
+    pfg = any(r["config"]["task"] == "pfg" for r in doc["rows"])
+    head = ["row", "variant", "paper % perfect", "paper streams [10^3]"] + (["paper sqrt MSE"] if pfg else []) \
+        + ["our % perfect", "our streams [10^3]"] + (["our sqrt MSE"] if pfg else []) + ["median periods"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in doc["rows"]:
+        for v in ("vanilla", "peep"):
+            if v not in r["ours"]:
+                continue
+            p, s = r["paper"][v], r["ours"][v]
+            cells = [r["label"], v, f"{p[0]}", p[1]] + ([p[2]] if pfg else []) \
+                + [f"{s['percent']:.0f}", _mean_std(s, "streams", 1e3, ".1f")] \
+                + ([_mean_std(s, "rmse", 1, ".3f")] if pfg else []) + [f"{s['periods_median']:.0f}"]
+            out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 # ----------------------------------------------------------------------------
@@ -1136,42 +1596,65 @@ def _number(kind, low, strict):
 positive_int, nonneg_int, positive_float = _number(int, 0, True), _number(int, 0, False), _number(float, 0, True)
 
 
-def add_config_args(p, defaults=Config(), variants=True):
+def parse_ints(text):
+    """'0,1', '0-2' or '4' -> tuple of integers >= 0 (the delay set)."""
+    try:
+        return parse_seeds(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of integers >= 0; use e.g. 0,1 or 0-2")
+
+
+# Config fields the command line can set, with their flags' help. Every flag defaults
+# to None: unset values come from the task's defaults (task_defaults), so that
+# --task pfg alone runs the recipe of the paper's tables.
+FLAGS = [
+    ("task", dict(choices=list(TASKS), help="msd: the earlier reproduction's MSD variant (default); "
+                  "nmsd, cmsd (continual MSD), gts, pfg: the paper's tasks, with the recipe of its tables")),
+    ("F", dict(type=positive_int, help="paper tasks: shortest spike interval, or the PFG period (default 10)")),
+    ("delays", dict(type=parse_ints, metavar="LIST", help="paper spike tasks: the delay set I(n), e.g. 0,1 or "
+                    "0-2 (default 0,1)")),
+    ("func", dict(choices=list(PFG.FUNCS), help="PFG target function (default cos)")),
+    ("periods", dict(type=positive_int, help="paper tasks: periods per training stream (default 5)")),
+    ("test_streams", dict(type=positive_int, help="paper tasks: free-running test streams per seed (default 10)")),
+    ("test_periods", dict(type=positive_int, help="paper tasks: periods that make a test stream perfect "
+                          "(default 1000)")),
+    ("stop_on_error", dict(choices=("yes", "no"), help="paper tasks: end each training stream at its first "
+                           "wrong prediction, as the paper does (default: yes for the paper's tasks)")),
+    ("T", dict(type=positive_int, help="msd: sequence length (default 150)")),
+    ("D_min", dict(type=positive_int, help="msd: shortest spike gap D (default 30)")),
+    ("D_max", dict(type=positive_int, help="msd: longest spike gap D; needs 2*D_max < T (default 60)")),
+    ("hidden", dict(type=positive_int, help="LSTM cells H (default 8; paper tasks 1)")),
+    ("iters", dict(type=nonneg_int, help="training iterations, one batch each (default 3000; paper tasks 12000)")),
+    ("batch", dict(type=positive_int, help="sequences per training batch (default 32; paper tasks: "
+                   + ", ".join(f"{k} {v}" for k, v in BATCH_OF.items()) + ")")),
+    ("lr", dict(type=positive_float, help="Adam learning rate (default 5e-3; paper tasks 1e-2)")),
+    ("lr_halve_every", dict(type=positive_int, help="halve the learning rate every N iterations (default 1500; "
+                            "paper tasks: never)")),
+    ("clip", dict(type=positive_float, help="per-model global gradient-norm clip (default 1.0)")),
+    ("eval_every", dict(type=positive_int, help="evaluate on the test set every N iterations (default 100)")),
+    ("n_test", dict(type=positive_int, help="msd: held-out test sequences per seed (default 512)")),
+    ("cell", dict(choices=CELLS, help="modern: tanh cell input and output (default); paper: identity input "
+                  "squashing, no output squashing, the paper's initialisation (its Section 4.1)")),
+    ("readout", dict(choices=READOUTS, help="output unit (default linear; the paper's: sigmoid for "
+                     "nmsd/cmsd/gts, linear for pfg)")),
+    ("grad", dict(choices=GRADS, help="bptt: the full gradient (default); truncated: the paper's error "
+                  "truncation (not a true gradient, so --gradcheck does not apply to it)")),
+    ("tol", dict(type=nonneg_int, help="msd: also report the solve rate within +-TOL steps (default 0)")),
+]
+
+
+def task_defaults(task):
+    """The Config a task starts from: Config() for msd, the table recipe for the paper's tasks."""
+    return Config() if task == "msd" else row_config(task=task)
+
+
+def add_config_args(p, variants=True):
     """The task/model/training flags, shared with the companion scripts (which always train
     both variants, hence variants=False there)."""
-    p.add_argument("--T", type=positive_int, default=defaults.T, help=f"sequence length (default {defaults.T})")
-    p.add_argument("--D-min", type=positive_int, default=defaults.D_min,
-                   help=f"shortest spike gap D (default {defaults.D_min})")
-    p.add_argument("--D-max", type=positive_int, default=defaults.D_max,
-                   help=f"longest spike gap D; needs 2*D_max < T (default {defaults.D_max})")
-    p.add_argument("--hidden", type=positive_int, default=defaults.hidden,
-                   help=f"LSTM cells H (default {defaults.hidden})")
-    p.add_argument("--iters", type=nonneg_int, default=defaults.iters,
-                   help=f"training iterations (default {defaults.iters})")
-    p.add_argument("--batch", type=positive_int, default=defaults.batch,
-                   help=f"sequences per training batch (default {defaults.batch})")
-    p.add_argument("--lr", type=positive_float, default=defaults.lr,
-                   help=f"Adam learning rate (default {defaults.lr})")
-    p.add_argument("--lr-halve-every", type=positive_int, default=defaults.lr_halve_every,
-                   help=f"halve the learning rate every N iterations (default {defaults.lr_halve_every})")
-    p.add_argument("--clip", type=positive_float, default=defaults.clip,
-                   help=f"per-model global gradient-norm clip (default {defaults.clip})")
-    p.add_argument("--eval-every", type=positive_int, default=defaults.eval_every,
-                   help=f"evaluate on the test set every N iterations (default {defaults.eval_every})")
-    p.add_argument("--n-test", type=positive_int, default=defaults.n_test,
-                   help=f"held-out test sequences per seed (default {defaults.n_test})")
-    p.add_argument("--cell", choices=CELLS, default=defaults.cell,
-                   help="modern: tanh cell input and output (default); paper: identity input "
-                        "squashing, no output squashing, the paper's initialisation (its Section 4.1)")
-    p.add_argument("--readout", choices=READOUTS, default=defaults.readout,
-                   help=f"output unit (default {defaults.readout})")
-    p.add_argument("--grad", choices=GRADS, default=defaults.grad,
-                   help="bptt: the full gradient (default); truncated: the paper's error truncation "
-                        "(not a true gradient, so --gradcheck does not apply to it)")
-    p.add_argument("--tol", type=nonneg_int, default=defaults.tol,
-                   help="also report the solve rate within +-TOL steps (default 0: exact only)")
-    p.add_argument("--seed", dest="seeds", type=parse_seeds, default=defaults.seeds, metavar="N",
-                   help=f"seed(s) to train (default {defaults.seeds[0]}, the reference's headline seed)")
+    for name, kw in FLAGS:
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
+    p.add_argument("--seed", dest="seeds", type=parse_seeds, default=None, metavar="N",
+                   help="seed(s) to train (default 4, the reference's headline seed; paper tasks 0-9)")
     p.add_argument("--seeds", dest="seeds", type=parse_seeds, metavar="LIST",
                    help="seeds for a sweep: a list or range, e.g. 0-6 or 0,3,5")
     if variants:
@@ -1182,14 +1665,19 @@ def add_config_args(p, defaults=Config(), variants=True):
                        help="train the vanilla LSTM (no peepholes) only")
         g.add_argument("--both", dest="variants", action="store_const", const=VARIANTS,
                        help="train both variants side by side, sharing weights and data (the default)")
-    p.set_defaults(variants=defaults.variants)
+    p.set_defaults(variants=None)
 
 
 def config_from_args(a):
-    return Config(T=a.T, D_min=a.D_min, D_max=a.D_max, hidden=a.hidden, iters=a.iters, batch=a.batch,
-                  lr=a.lr, lr_halve_every=a.lr_halve_every, clip=a.clip, eval_every=a.eval_every,
-                  n_test=a.n_test, tol=a.tol, seeds=tuple(a.seeds), variants=tuple(a.variants),
-                  cell=a.cell, readout=a.readout, grad=a.grad)
+    """Flags given on the command line over the task's defaults."""
+    base = task_defaults(a.task or "msd")
+    set_ = {name: getattr(a, name) for name, _ in FLAGS if getattr(a, name) is not None}
+    if "stop_on_error" in set_:
+        set_["stop_on_error"] = set_["stop_on_error"] == "yes"
+    for name in ("seeds", "variants"):
+        if getattr(a, name, None) is not None:
+            set_[name] = tuple(getattr(a, name))
+    return dataclasses.replace(base, **set_)
 
 
 def main(argv=None):
@@ -1198,6 +1686,10 @@ def main(argv=None):
         epilog="Defaults run the headline experiment: seed 4, both variants, T=150, D in [30, 60], "
                "H=8, 3000 iterations of batch 32, Adam lr 5e-3.")
     add_config_args(p)
+    p.add_argument("--table", choices=list(TABLES),
+                   help="reproduce one of the paper's tables (1, gts = the table of its Figure 7, 3) with "
+                        "the recipe, ten seeds per row and variant; --cell and --grad change the recipe; "
+                        "--json writes the results")
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                    help="processes to deal the models to; results do not depend on it "
                         "(default: one per CPU core, here %(default)s)")
@@ -1237,6 +1729,20 @@ def main(argv=None):
                     check_output_path(path)
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
+    if a.table:
+        overrides = {k: getattr(a, k) for k in ("cell", "grad") if getattr(a, k) is not None}
+        print(f"table {a.table}: {TABLES[a.table]['title']}; recipe {RECIPE} {overrides}; "
+              f"{a.workers} process(es)", flush=True)
+        try:
+            doc = run_table(a.table, a.workers, overrides)
+        except DivergenceError as e:
+            p.exit(3, f"{p.prog}: {e}\n")
+        print(table_markdown(doc))
+        print(f"table {a.table} took {doc['seconds']:.0f}s")
+        if a.json:
+            atomic_write(a.json, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
+            print(f"wrote {a.json}")
+        return 0
     if a.load:
         metrics = evaluate(cfg, P, members, test_sets(cfg))
         print(summary_table(cfg, {"members": [{"seed": s, "variant": v, "final": m}
@@ -1245,10 +1751,10 @@ def main(argv=None):
     if a.bench:
         bench(cfg)
         return 0
+    task = f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}]" if cfg.task == "msd" else row_label(cfg)
     print(f"training {len(members_of(cfg))} model(s): seeds {list(cfg.seeds)} x {list(cfg.variants)}, "
-          f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}], H={cfg.hidden}, {cfg.iters} iterations "
-          f"of batch {cfg.batch}, lr {cfg.lr}, {min(a.workers, len(members_of(cfg)))} process(es)",
-          flush=True)
+          f"{task}, {cfg.cell} cell, H={cfg.hidden}, {cfg.iters} iterations of batch {cfg.batch}, "
+          f"lr {cfg.lr}, {min(a.workers, len(members_of(cfg)))} process(es)", flush=True)
     try:
         P, results = train_parallel(cfg, a.workers)
     except DivergenceError as e:

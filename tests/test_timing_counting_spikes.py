@@ -172,7 +172,7 @@ def test_fair_ablation_shares_every_common_tensor():
         assert all(np.all(Pv[k] == 0) for k in tcs.PEEPS)
     batches = {s: tcs.MSD.sample(cfg, tcs.rng_for(s, tcs.STREAM_TRAIN), cfg.batch) for s in cfg.seeds}
     members = tcs.members_of(cfg)
-    x, d = tcs.stack_inputs(batches, members)
+    x, d, _ = tcs.stack_inputs(batches, members)
     np.testing.assert_array_equal(x[:, :, 0], x[:, :, 1])   # seed 0: peep and vanilla see one batch
     assert not np.array_equal(x[:, :, 0], x[:, :, 2])       # seed 1 sees another
 
@@ -308,7 +308,7 @@ def test_adam_with_active_clipping_treats_each_member_as_alone():
     members = tcs.members_of(cfg)
     P = tcs.stack([random_member(cfg, s, v) for s, v in members])
     batches = {s: tcs.MSD.sample(cfg, tcs.rng_for(s, tcs.STREAM_TRAIN), cfg.batch) for s in cfg.seeds}
-    x, d = tcs.stack_inputs(batches, members)
+    x, d, _ = tcs.stack_inputs(batches, members)
     peep = np.array([v == "peep" for _, v in members])
     _, grads, _ = tcs.loss_and_grads(P, x, d, peep)
     assert all(g.flags["C_CONTIGUOUS"] for g in grads.values())
