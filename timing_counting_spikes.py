@@ -1066,7 +1066,7 @@ def train(cfg, members=None, log=print, snapshots=False, report=None):
         run_sq += loss * 2.0 / (T if mask is None else model_sum(mask) / cfg.batch)
         run_n += 1
         if it % cfg.eval_every == 0 or it == cfg.iters:
-            record(it, run_sq / run_n)
+            record(it, np.where(frozen, np.nan, run_sq / run_n))      # frozen members did not train
             run_sq[:], run_n = 0.0, 0
     seconds = time.perf_counter() - t0
     out = []
@@ -1486,42 +1486,59 @@ def table_markdown(doc):
 GRADCHECK_TOL = 1e-6     # max over elements of |analytic - numeric| / (|analytic| + |numeric|)
 
 
-def gradcheck(eps=1e-5, log=print):
-    """Check every parameter of both variants, both cells (the paper cell with its sigmoid
-    readout) on a small MSD config. Returns the worst error."""
+GRADCHECK_TASKS = {"msd": dict(T=20, D_min=3, D_max=6),            # small versions of every task
+                   "nmsd": dict(F=5, delays=(0, 1, 2)),
+                   "cmsd": dict(F=4, delays=(0, 1, 2), periods=3),
+                   "gts": dict(F=4, delays=(0, 1, 2), periods=3),
+                   "pfg": dict(F=5, func="tri", periods=3)}
+
+
+def gradcheck(eps=1e-4, log=print):
+    """Check every parameter of both variants on every task (with its target mask), for
+    both cells: the modern one with a linear readout, the paper's with the paper's output
+    unit (sigmoid; linear for PFG). Returns the worst error. eps = 1e-4 balances the
+    central difference's eps^2 truncation error against the 1/eps rounding error, which
+    dominates on the tiny gradient elements behind a saturated sigmoid output."""
     worst = 0.0
-    for cell in (Cell(), Cell("paper", "sigmoid")):
-        cfg = Config(T=20, D_min=3, D_max=6, hidden=3, batch=4, cell=cell.kind, readout=cell.readout)
-        for variant in VARIANTS:
-            P = stack([init_member(cfg, 0, variant)])
-            # move every tensor off its special init (zero biases, zero vanilla peepholes) a little
-            r = np.random.default_rng(123)
-            for k in P:
-                if k in SHARED or variant == "peep":
-                    P[k] += 0.3 * r.standard_normal(P[k].shape)
-            batch = MSD.sample(cfg, rng_for(0, STREAM_TRAIN), cfg.batch)
-            x, d = batch.x[:, :, None], batch.d[:, None]
-            peep = np.array([variant == "peep"])
-            _, grads, _ = loss_and_grads(P, x, d, peep, cell=cell)
-            log(f"gradcheck ({cell.kind} cell, {cell.readout} readout, {variant}):")
-            for k in (PARAMS if variant == "peep" else SHARED):
-                num = np.zeros_like(P[k])
-                for idx in np.ndindex(P[k].shape):
-                    old = P[k][idx]
-                    P[k][idx] = old + eps
-                    lp = loss_and_grads(P, x, d, peep, cell=cell)[0][0]
-                    P[k][idx] = old - eps
-                    lm = loss_and_grads(P, x, d, peep, cell=cell)[0][0]
-                    P[k][idx] = old
-                    num[idx] = (lp - lm) / (2 * eps)
-                diff = np.abs(grads[k] - num)
-                rel = np.max(diff / np.maximum(np.abs(grads[k]) + np.abs(num), 1e-8))     # enforced
-                rel_norm = np.linalg.norm(diff) / (np.linalg.norm(grads[k]) + np.linalg.norm(num))
-                worst = max(worst, rel)
-                log(f"  {k:<3} {str(P[k].shape[1:]):>8}  max |grad| {np.abs(num).max():.2e}  "
-                    f"max rel err {rel:.2e}  (norm-wise {rel_norm:.2e})")
-            if variant == "vanilla":
-                assert all(np.all(grads[k] == 0) for k in PEEPS), "vanilla peephole gradient must be zero"
+    for kind in CELLS:
+        for task, kw in GRADCHECK_TASKS.items():
+            readout = "sigmoid" if kind == "paper" and task != "pfg" else "linear"
+            cell = Cell(kind, readout)
+            cfg = Config(task=task, hidden=3, batch=4, cell=kind, readout=readout, **kw)
+            for variant in VARIANTS:
+                P = stack([init_member(cfg, 0, variant)])
+                # move every tensor off its special init (zero biases, zero vanilla peepholes) a little
+                r = np.random.default_rng(123)
+                for k in P:
+                    if k in SHARED or variant == "peep":
+                        P[k] += 0.3 * r.standard_normal(P[k].shape)
+                batch = TASKS[task].sample(cfg, rng_for(0, STREAM_TRAIN), cfg.batch)
+                x, d = batch.x[:, :, None], batch.d[:, None]
+                mask = None if batch.mask is None else batch.mask[:, None]
+                peep = np.array([variant == "peep"])
+
+                def loss(): return loss_and_grads(P, x, d, peep, cell=cell, mask=mask)[0][0]
+                _, grads, _ = loss_and_grads(P, x, d, peep, cell=cell, mask=mask)
+                errs = []
+                for k in (PARAMS if variant == "peep" else SHARED):
+                    if P[k].size == 0:            # PFG has no input weights
+                        continue
+                    num = np.zeros_like(P[k])
+                    for idx in np.ndindex(P[k].shape):
+                        old = P[k][idx]
+                        P[k][idx] = old + eps
+                        lp = loss()
+                        P[k][idx] = old - eps
+                        lm = loss()
+                        P[k][idx] = old
+                        num[idx] = (lp - lm) / (2 * eps)
+                    rel = np.max(np.abs(grads[k] - num) / np.maximum(np.abs(grads[k]) + np.abs(num), 1e-8))
+                    worst = max(worst, rel)
+                    errs.append(f"{k} {rel:.1e}")
+                log(f"{task:<5} {cell.kind:>6} cell {cell.readout:>7} {variant:<8} max rel err:  "
+                    + "  ".join(errs))
+                if variant == "vanilla":
+                    assert all(np.all(grads[k] == 0) for k in PEEPS), "vanilla peephole gradient must be zero"
     log(f"worst relative error {worst:.2e} (tolerance {GRADCHECK_TOL:.0e}): "
         + ("PASS" if worst <= GRADCHECK_TOL else "FAIL"))
     return worst
