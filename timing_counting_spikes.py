@@ -20,8 +20,8 @@ Model (gate order i, f, g, o, packed in Wx (I, 4H), Wh (H, 4H), b (4H,))
     h_t = o_t * tanh(c_t)                               cell output
     y_t = h_t Wy + by                                   scalar linear readout
     The peephole vectors p_i, p_f, p_o (H,) are the paper's eqs. 19-21; the
-    vanilla cell is the same cell without them. Loss: 0.5 * sum_t (y_t - d_t)^2,
-    averaged over the batch. Gradients: full BPTT in float64, checked against
+    vanilla cell is the same cell without them. Loss: 0.5 * sum_t m_t (y_t - d_t)^2,
+    averaged over the batch, with m_t = 0 where a task gives no target (else 1). Gradients: full BPTT in float64, checked against
     central differences (--gradcheck). Optimiser: Adam with a global L2
     gradient-norm clip per model and the learning rate halved on a schedule.
 
@@ -32,10 +32,24 @@ Many models at once
     weights, every training batch and the test set bit for bit; only the
     peephole vectors differ (vanilla members hold them at zero, gradient masked).
 
+The paper's own tasks (--task; Sections 4.2-4.4 of the paper)
+    nmsd  one interval per stream, from the zero state to a spike F + I steps later;
+          the target at the spike is the delay I, drawn from a set such as {0, 1}
+    cmsd  the continual version: a spike train, never reset, a target at every spike
+    gts   inputs and targets exchanged: the input holds I(n), the target is the spike train
+    pfg   no input; the target is f_cos, f_tri or f_rect with period F
+    Where no target is given the loss mask is 0. A test stream runs free until its first
+    prediction off by >= 0.49 (0.3 for PFG) or for 1000 periods; a network is perfect when
+    every test stream completes them (NMSD: both of its possible streams), and it is then
+    frozen, as the paper stops training it. Training streams stop at their first wrong
+    prediction too (the paper's rule; --stop-on-error).
+
 Commands
     python timing_counting_spikes.py                      # headline: seed 4, both variants
     python timing_counting_spikes.py --seeds 0-6 --json results/sweep.json   # 7-seed sweep
     python timing_counting_spikes.py --report results/sweep.json             # its tables
+    python timing_counting_spikes.py --task pfg --func tri   # a paper task, the tables' recipe
+    python timing_counting_spikes.py --table 3 --json results/table3.json    # the paper's Table 3
     python timing_counting_spikes.py --gradcheck          # exits 1 above tolerance
     python timing_counting_spikes.py --bench              # ms per training iteration
 
@@ -45,18 +59,18 @@ References
     F. A. Gers, J. Schmidhuber, F. Cummins. Learning to forget: continual
     prediction with LSTM. Neural Computation 12(10):2451-2471, 2000.
 
-Options for the paper's own network (not used by the headline results)
+Options for the paper's own network
     --cell paper      identity input squashing g, no output squashing (h = o * c),
                       the paper's initialisation (uniform +-0.1; gate biases 0/-2/+2)
-    --readout sigmoid a logistic output unit
+    --readout sigmoid a logistic output unit (targets above 1 are scaled into [0, 1])
     --grad truncated  the paper's error truncation: errors reach the past only
                       through the CEC; the tests check it against the paper's
                       forward RTRL partials (eqs. 12-14, 22-23)
 
-Deliberately left out (for now)
-    The paper's own tasks (NMSD/MSD spike trains, GTS, PFG), its free-running
-    evaluation and Tables 1-3; its online momentum learning (we use Adam on
-    mini-batches).
+Deliberately left out
+    The paper's online learning (lr 1e-5 with momentum, one update per target, up to
+    10^7-10^8 streams): we train with Adam on batches of short streams for a fixed
+    budget. Its Table 2 (NMSD with many delay sets). Networks without forget gates.
 """
 import argparse
 import dataclasses
@@ -1366,6 +1380,9 @@ def row_config(**row):
     return Config(**{**RECIPE, "readout": READOUT_OF[task], "batch": BATCH_OF[task], **row})
 
 
+ROW_FIELDS = ("task", "F", "delays", "func")     # what a table row sets
+
+
 def _row(task, paper, **kw):
     return {"config": dict(task=task, **kw), "paper": paper}
 
@@ -1408,6 +1425,12 @@ TABLES = {
 }
 
 
+# Rows from the tables above on which the recipe was chosen, on seeds 100-104 (README)
+TABLES["recipe"] = {"title": "Recipe selection (development seeds; not a result)",
+                    "rows": [TABLES["1"]["rows"][1], TABLES["1"]["rows"][6], TABLES["gts"]["rows"][0],
+                             TABLES["3"]["rows"][0], TABLES["3"]["rows"][4]]}
+
+
 def row_label(cfg):
     """'NMSD F=10 I in {0,1}' or 'PFG f_cos F=10'."""
     if cfg.task == "pfg":
@@ -1433,13 +1456,15 @@ def row_summary(cfg, results):
 
 
 def run_table(name, workers, overrides=None, log=print):
-    """Train every row of TABLES[name] (with optional Config overrides, e.g. grad) -> JSON doc."""
-    rows = []
+    """Train every row of TABLES[name] (with optional Config overrides, e.g. grad).
+    Returns the results doc (JSON) and the trained parameters of each row."""
+    rows, params = [], []
     t0 = time.perf_counter()
     spec = TABLES[name]["rows"]
     for k, row in enumerate(spec):
         cfg = row_config(**{**row["config"], **(overrides or {})})
-        _, res = train_parallel(cfg, workers, log=lambda line: None)
+        P, res = train_parallel(cfg, workers, log=lambda line: None)
+        params.append(P)
         s = row_summary(cfg, res)
         rows.append({"label": row_label(cfg), "config": config_dict(cfg), "paper": row["paper"], "ours": s,
                      "seconds": res["seconds"],
@@ -1452,7 +1477,13 @@ def run_table(name, workers, overrides=None, log=print):
             "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in RECIPE.items()},
             "seconds": time.perf_counter() - t0,
             "env": {"python": platform.python_version(), "numpy": np.__version__,
-                    "machine": platform.machine(), "cpus": os.cpu_count()}}
+                    "machine": platform.machine(), "cpus": os.cpu_count()}}, params
+
+
+def save_table_params(path, params):
+    """Every row's trained parameters in one .npz: row{k}_{name}, members in the row's order."""
+    atomic_write(path, lambda f: np.savez(f, **{f"row{k}_{n}": P[n] for k, P in enumerate(params)
+                                                for n in PARAMS}))
 
 
 def _mean_std(s, key, scale, fmt):
@@ -1685,16 +1716,20 @@ def add_config_args(p, variants=True):
     p.set_defaults(variants=None)
 
 
-def config_from_args(a):
-    """Flags given on the command line over the task's defaults."""
-    base = task_defaults(a.task or "msd")
-    set_ = {name: getattr(a, name) for name, _ in FLAGS if getattr(a, name) is not None}
-    if "stop_on_error" in set_:
-        set_["stop_on_error"] = set_["stop_on_error"] == "yes"
+def explicit_fields(a):
+    """The Config fields given on the command line."""
+    out = {name: getattr(a, name) for name, _ in FLAGS if getattr(a, name) is not None}
+    if "stop_on_error" in out:
+        out["stop_on_error"] = out["stop_on_error"] == "yes"
     for name in ("seeds", "variants"):
         if getattr(a, name, None) is not None:
-            set_[name] = tuple(getattr(a, name))
-    return dataclasses.replace(base, **set_)
+            out[name] = tuple(getattr(a, name))
+    return out
+
+
+def config_from_args(a):
+    """Flags given on the command line over the task's defaults."""
+    return dataclasses.replace(task_defaults(a.task or "msd"), **explicit_fields(a))
 
 
 def main(argv=None):
@@ -1705,13 +1740,14 @@ def main(argv=None):
     add_config_args(p)
     p.add_argument("--table", choices=list(TABLES),
                    help="reproduce one of the paper's tables (1, gts = the table of its Figure 7, 3) with "
-                        "the recipe, ten seeds per row and variant; --cell and --grad change the recipe; "
-                        "--json writes the results")
+                        "the recipe, ten seeds per row and variant; other flags given (e.g. --grad, --cell, "
+                        "--seeds) change the recipe for every row; --json writes the results")
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                    help="processes to deal the models to; results do not depend on it "
                         "(default: one per CPU core, here %(default)s)")
     p.add_argument("--json", metavar="PATH", help="write config, per-member history and final metrics")
-    p.add_argument("--save", metavar="PATH", help="write an .npz checkpoint (weights + config)")
+    p.add_argument("--save", metavar="PATH", help="write an .npz checkpoint (weights + config); with "
+                   "--table, every row's weights (for visualize_timing_counting_spikes.py --from-table)")
     p.add_argument("--load", metavar="PATH",
                    help="evaluate a saved checkpoint on its own test sets instead of training")
     p.add_argument("--gradcheck", action="store_true",
@@ -1739,19 +1775,26 @@ def main(argv=None):
         if a.load:
             cfg, P, members = load_checkpoint(a.load)
         else:
-            cfg = config_from_args(a)
-            cfg.validate()
+            # a table validates each row with the flags given over the recipe
+            rows = [row["config"] for row in TABLES[a.table]["rows"]] if a.table else [None]
+            for row in rows:
+                cfg = config_from_args(a) if row is None else row_config(**{**row, **explicit_fields(a)})
+                cfg.validate()
             for path in (a.json, a.save):
                 if path:
                     check_output_path(path)
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
     if a.table:
-        overrides = {k: getattr(a, k) for k in ("cell", "grad") if getattr(a, k) is not None}
+        overrides = explicit_fields(a)
+        fixed = sorted(set(overrides) & set(ROW_FIELDS))
+        if fixed:
+            p.exit(2, f"{p.prog}: error: --table sets {', '.join(ROW_FIELDS)} per row; drop "
+                      f"{', '.join('--' + f.replace('_', '-') for f in fixed)}\n")
         print(f"table {a.table}: {TABLES[a.table]['title']}; recipe {RECIPE} {overrides}; "
               f"{a.workers} process(es)", flush=True)
         try:
-            doc = run_table(a.table, a.workers, overrides)
+            doc, params = run_table(a.table, a.workers, overrides)
         except DivergenceError as e:
             p.exit(3, f"{p.prog}: {e}\n")
         print(table_markdown(doc))
@@ -1759,6 +1802,9 @@ def main(argv=None):
         if a.json:
             atomic_write(a.json, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
             print(f"wrote {a.json}")
+        if a.save:
+            save_table_params(a.save, params)
+            print(f"wrote {a.save}")
         return 0
     if a.load:
         metrics = evaluate(cfg, P, members, test_sets(cfg))

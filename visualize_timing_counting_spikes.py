@@ -2,6 +2,8 @@
 
     python visualize_timing_counting_spikes.py --from-run results/headline   # saved run, seconds
     python visualize_timing_counting_spikes.py --seed 4                      # retrain both variants
+    python visualize_timing_counting_spikes.py --task gts --F 10 --delays 0   # a paper task (its Fig. 8)
+    python visualize_timing_counting_spikes.py --from-table results/table3    # every row of a table run
 
 Both variants come from ONE ensemble run (shared initial weights, batches and
 test set), loaded from a checkpoint + history written by
@@ -309,6 +311,101 @@ def fig_sweep(doc):
 
 
 # ----------------------------------------------------------------------------
+# The paper's tasks: test runs like its Figures 5, 6, 8 and 10-12.
+
+def paper_figure(cfg, P, results, tests, periods=4):
+    """Per variant, the lowest seed found perfect (else the lowest seed, and the title says so)
+    on its test streams. Rows: target and output; cell state s_c and cell output y_c; gates."""
+    chosen = []
+    for v in cfg.variants:
+        ms = [(k, m) for k, m in enumerate(results) if m["variant"] == v]
+        won = [(k, m) for k, m in ms if m["streams"] is not None]
+        chosen.append((won or ms)[0] + (bool(won),))
+    # what to show: the first periods of the first test stream; for NMSD, whose streams are
+    # one period each, every test stream one after the other (each from the zero state)
+    ends = tests[cfg.seeds[0]].info["ends"]
+    if cfg.task == "nmsd":
+        segments = [(j, int(np.flatnonzero(ends[:, j])[0]) + 1) for j in range(ends.shape[1])]
+    else:
+        segments = [(0, int(np.flatnonzero(ends[:, 0])[min(periods, len(np.flatnonzero(ends[:, 0]))) - 1]) + 1)]
+    L = sum(n for _, n in segments)
+    fig, axes = plt.subplots(3, len(chosen), figsize=(6.2 * len(chosen), 7.2), sharex=True, squeeze=False)
+    t = np.arange(L)
+    for col, (k, m, perfect) in enumerate(chosen):
+        sub = tcs.member(P, k)
+        parts = []
+        for j, n in segments:
+            x, d, mask = tcs.stack_inputs(tests, [(m["seed"], m["variant"])], 0, n)
+            tr = tcs.trace(sub, x[:, :, :, j:j + 1], tcs.cell_of(cfg))
+            parts.append((x[:, 0, 0, j] if x.shape[1] else np.zeros(n), d[:, 0, j],
+                          np.ones(n, bool) if mask is None else mask[:, 0, j] > 0, tr))
+        xin = np.concatenate([p[0] for p in parts])
+        dd = np.concatenate([p[1] for p in parts])
+        has = np.concatenate([p[2] for p in parts])
+        tr = {key: np.concatenate([p[3][key][:, 0, 0, 0] for p in parts]) for key in ("c", "h", "i", "f", "o")}
+        y = np.concatenate([p[3]["y"][:, 0, 0] for p in parts])
+        for row in range(3):
+            for start in np.cumsum([n for _, n in segments])[:-1]:
+                axes[row, col].axvline(start - 0.5, color=ZERO_COLOR, ls=":", lw=1)
+        ax = axes[0, col]
+        if cfg.task in ("nmsd", "cmsd"):
+            ax.vlines(t[xin > 0], 0, 1, color=INPUT_COLOR, lw=1, label="input spike")
+        if cfg.task == "gts":
+            ax.step(t, xin / max(max(cfg.delays), 1), where="mid", color=INPUT_COLOR, lw=1,
+                    label="input I(n) (scaled)")
+        ax.plot(t[has], dd[has], "o" if cfg.task in ("nmsd", "cmsd") else "-", color=TARGET_COLOR,
+                ms=5, lw=1.5, label="target")
+        ax.plot(t, y, color=COLORS[m["variant"]], lw=1.5, label="output y")
+        ax.set_title(f"{NAMES[m['variant']]}, seed {m['seed']}: "
+                     + (f"perfect after {m['streams']} streams" if perfect else
+                        f"not perfect ({m['final']['periods']:.0f} test periods)"), fontsize=10)
+        ax.set_ylabel("target / output")
+        ax.legend(fontsize=7, loc="upper left")
+        ax = axes[1, col]
+        ax.plot(t, tr["c"], color="0.2", lw=1.5, label="cell state s_c")
+        ax.plot(t, tr["h"], color=COLORS[m["variant"]], lw=1.5, ls="--", label="cell output y_c")
+        ax.axhline(0, color=ZERO_COLOR, lw=0.5)
+        ax.set_ylabel("cell")
+        ax.legend(fontsize=7, loc="upper left")
+        ax = axes[2, col]
+        for gate, color in (("i", "#2a9d3f"), ("f", "#8c564b"), ("o", "#9467bd")):
+            ax.plot(t, tr[gate], color=color, lw=1.3,
+                    label={"i": "input gate", "f": "forget gate", "o": "output gate"}[gate])
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_ylabel("gate activation")
+        ax.set_xlabel("time step (streams one after another)" if cfg.task == "nmsd" else
+                      "time step of the test stream")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=7, loc="upper left")
+    shown = ("every test stream, each from the zero state" if cfg.task == "nmsd" else
+             f"the first {periods} periods of the first test stream")
+    fig.suptitle(f"{tcs.row_label(cfg)}: test run of trained networks ({cfg.cell} cell, H={cfg.hidden}, "
+                 f"{cfg.grad}); {shown}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def load_table(prefix):
+    """PREFIX.json + PREFIX.npz written by timing_counting_spikes.py --table --json --save
+    -> [(cfg, P, member results)] per row."""
+    try:
+        with open(prefix + ".json") as f:
+            doc = json.load(f)
+        with np.load(prefix + ".npz", allow_pickle=False) as z:
+            rows = [(tcs.config_from_dict(r["config"]), {n: z[f"row{k}_{n}"] for n in tcs.PARAMS}, r["members"])
+                    for k, r in enumerate(doc["rows"])]
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"cannot read the table run {prefix!r} (.json + .npz from --table --json --save): {e}")
+    return rows
+
+
+def paper_figure_name(cfg):
+    if cfg.task == "pfg":
+        return f"pfg_{cfg.func}_F{cfg.F}.png"
+    return f"{cfg.task}_F{cfg.F}_I{''.join(map(str, cfg.delays))}.png"
+
+
+# ----------------------------------------------------------------------------
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Write the static figures of timing_counting_spikes into a folder.",
@@ -317,6 +414,9 @@ def main(argv=None):
     p.add_argument("--from-run", metavar="PREFIX",
                    help="reuse PREFIX.npz + PREFIX.json written by timing_counting_spikes.py --save/--json "
                         "(e.g. results/headline) instead of training")
+    p.add_argument("--from-table", metavar="PREFIX",
+                   help="one test-run figure per row of a saved table run (PREFIX.json + PREFIX.npz from "
+                        "timing_counting_spikes.py --table N --json PREFIX.json --save PREFIX.npz)")
     p.add_argument("--sweep", metavar="JSON", default="results/sweep.json",
                    help="multi-seed results for the paired figure (default results/sweep.json; skipped if absent)")
     p.add_argument("--outdir", default="viz", help="folder for the PNGs (default viz)")
@@ -324,6 +424,18 @@ def main(argv=None):
                    help="processes when training (default: one per CPU core)")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
+    if a.from_table:
+        try:
+            rows = load_table(a.from_table)
+            tcs.check_output_path(os.path.join(a.outdir, "x.png"))
+        except ValueError as e:
+            p.exit(2, f"{p.prog}: error: {e}\n")
+        for cfg, P, results in rows:
+            path = os.path.join(a.outdir, paper_figure_name(cfg))
+            save(paper_figure(cfg, P, results, tcs.test_sets(cfg)), path)
+            print(f"wrote {path}")
+        print(f"done in {time.perf_counter() - t0:.1f}s")
+        return 0
     try:
         if a.from_run:
             cfg, P, members, results = load_run(a.from_run)
@@ -342,8 +454,13 @@ def main(argv=None):
         p.exit(2, f"{p.prog}: error: {e}\n")
     if not a.from_run:
         print(f"training both variants of seed(s) {list(cfg.seeds)} ({cfg.iters} iterations)...", flush=True)
-        P, res = tcs.train_parallel(cfg, a.workers)
+        P, res = tcs.train_parallel(cfg, a.workers, log=print if cfg.task == "msd" else lambda line: None)
         members, results = tcs.members_of(cfg), res["members"]
+    if cfg.task != "msd":
+        path = os.path.join(a.outdir, paper_figure_name(cfg))
+        save(paper_figure(cfg, P, results, tcs.test_sets(cfg)), path)
+        print(f"wrote {path}\ndone in {time.perf_counter() - t0:.1f}s")
+        return 0
     seed = cfg.seeds[0]
     tests = tcs.test_sets(cfg)
     figures = {

@@ -60,6 +60,25 @@ def test_visualize_from_a_saved_run(tmp_path, tiny_run):
     check_figures(out)
 
 
+def test_table_run_and_its_figures(tmp_path):
+    """--table with a tiny budget writes JSON + weights; --from-table draws one figure per row;
+    --task draws one after training."""
+    prefix = str(tmp_path / "t3")
+    r = run("timing_counting_spikes.py", "--table", "3", "--seeds", "0", "--iters", "100",
+            "--test-periods", "20", "--json", prefix + ".json", "--save", prefix + ".npz")
+    assert r.returncode == 0, r.stderr
+    assert "| PFG f_tri F=25 | peep | 50 | 4063 ± 303 | 0.13 ± 0.024 |" in r.stdout   # the paper's row
+    r = run("visualize_timing_counting_spikes.py", "--from-table", prefix, "--outdir", str(tmp_path / "v"))
+    assert r.returncode == 0, r.stderr
+    for f in ("cos", "tri", "rect"):
+        for F in (10, 25):
+            assert png_size(str(tmp_path / "v" / f"pfg_{f}_F{F}.png")) == (1488, 864)
+    r = run("visualize_timing_counting_spikes.py", "--task", "nmsd", "--F", "6", "--seeds", "0-1",
+            "--iters", "50", "--outdir", str(tmp_path / "w"))
+    assert r.returncode == 0, r.stderr
+    assert png_size(str(tmp_path / "w" / "nmsd_F6_I01.png")) == (1488, 864)
+
+
 def test_gif_has_one_frame_per_snapshot_and_reuses_them(tmp_path):
     gif, snaps = tmp_path / "a.gif", tmp_path / "snaps.npz"
     r = run("make_timing_counting_spikes_gif.py", *TINY, "--snapshot-every", "10", "--fps", "4",
@@ -84,6 +103,8 @@ def test_gif_has_one_frame_per_snapshot_and_reuses_them(tmp_path):
 @pytest.mark.parametrize("script,args,needle", [
     ("visualize_timing_counting_spikes.py", ["--from-run", "/nonexistent/run"], "/nonexistent/run"),
     ("visualize_timing_counting_spikes.py", ["--D-max", "80"], "D_max = 80"),
+    ("visualize_timing_counting_spikes.py", ["--from-table", "/nonexistent/t"], "/nonexistent/t"),
+    ("visualize_timing_counting_spikes.py", ["--task", "pfg", "--func", "tri", "--F", "1"], "F = 1"),
     ("make_timing_counting_spikes_gif.py", ["--out", "anim.png"], "anim.png"),
     ("make_timing_counting_spikes_gif.py", ["--fps", "0"], "'0'"),
     ("make_timing_counting_spikes_gif.py", ["--seeds", "0-2"], "[0, 1, 2]"),
