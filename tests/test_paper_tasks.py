@@ -257,6 +257,15 @@ def test_pfg_cos_is_learned_and_a_perfect_member_is_frozen():
                 np.testing.assert_array_equal(m["snapshots"][k][name][0], Ps[name][j])
 
 
+def test_training_with_streams_stopped_at_the_first_error_runs_and_differs():
+    cfg = tcs.row_config(task="pfg", func="cos", F=10, iters=200, eval_every=100, seeds=(0,),
+                         variants=("peep",), test_periods=20)
+    Pa, _ = tcs.train(cfg, log=lambda line: None)
+    Pb, _ = tcs.train(dataclasses_replace(cfg, stop_on_error=True), log=lambda line: None)
+    assert all(np.all(np.isfinite(Pb[k])) for k in Pb)
+    assert not np.array_equal(Pa["Wh"], Pb["Wh"])
+
+
 def test_ensemble_member_equals_its_solo_run_with_freezing():
     _, res = tcs.train(PFG_SMALL, log=lambda line: None)
     for m in res["members"]:
