@@ -1658,36 +1658,36 @@ def parse_ints(text):
 FLAGS = [
     ("task", dict(choices=list(TASKS), help="msd: the earlier reproduction's MSD variant (default); "
                   "nmsd, cmsd (continual MSD), gts, pfg: the paper's tasks, with the recipe of its tables")),
-    ("F", dict(type=positive_int, help="paper tasks: shortest spike interval, or the PFG period (default 10)")),
+    ("F", dict(type=positive_int, help="paper tasks: shortest spike interval, or the PFG period (default {d})")),
     ("delays", dict(type=parse_ints, metavar="LIST", help="paper spike tasks: the delay set I(n), e.g. 0,1 or "
-                    "0-2 (default 0,1)")),
-    ("func", dict(choices=list(PFG.FUNCS), help="PFG target function (default cos)")),
-    ("periods", dict(type=positive_int, help="paper tasks: periods per training stream (default 5)")),
-    ("test_streams", dict(type=positive_int, help="paper tasks: free-running test streams per seed (default 10)")),
+                    "0-2 (default {d})")),
+    ("func", dict(choices=list(PFG.FUNCS), help="PFG target function (default {d})")),
+    ("periods", dict(type=positive_int, help="paper tasks: periods per training stream (default {d})")),
+    ("test_streams", dict(type=positive_int, help="paper tasks: free-running test streams per seed (default {d})")),
     ("test_periods", dict(type=positive_int, help="paper tasks: periods that make a test stream perfect "
-                          "(default 1000)")),
+                          "(default {d})")),
     ("stop_on_error", dict(choices=("yes", "no"), help="paper tasks: end each training stream at its first "
-                           "wrong prediction, as the paper does (default no)")),
-    ("T", dict(type=positive_int, help="msd: sequence length (default 150)")),
-    ("D_min", dict(type=positive_int, help="msd: shortest spike gap D (default 30)")),
-    ("D_max", dict(type=positive_int, help="msd: longest spike gap D; needs 2*D_max < T (default 60)")),
-    ("hidden", dict(type=positive_int, help="LSTM cells H (default 8; paper tasks 1)")),
-    ("iters", dict(type=nonneg_int, help="training iterations, one batch each (default 3000; paper tasks 12000)")),
-    ("batch", dict(type=positive_int, help="sequences per training batch (default 32; paper tasks: "
+                           "wrong prediction, as the paper does (default {d})")),
+    ("T", dict(type=positive_int, help="msd: sequence length (default {d})")),
+    ("D_min", dict(type=positive_int, help="msd: shortest spike gap D (default {d})")),
+    ("D_max", dict(type=positive_int, help="msd: longest spike gap D; needs 2*D_max < T (default {d})")),
+    ("hidden", dict(type=positive_int, help="LSTM cells H (default {d}; paper tasks {r})")),
+    ("iters", dict(type=nonneg_int, help="training iterations, one batch each (default {d}; paper tasks {r})")),
+    ("batch", dict(type=positive_int, help="sequences per training batch (default {d}; paper tasks: "
                    + ", ".join(f"{k} {v}" for k, v in BATCH_OF.items()) + ")")),
-    ("lr", dict(type=positive_float, help="Adam learning rate (default 5e-3; paper tasks 1e-2)")),
-    ("lr_halve_every", dict(type=positive_int, help="halve the learning rate every N iterations (default 1500; "
+    ("lr", dict(type=positive_float, help="Adam learning rate (default {d}; paper tasks {r})")),
+    ("lr_halve_every", dict(type=positive_int, help="halve the learning rate every N iterations (default {d}; "
                             "paper tasks: never)")),
-    ("clip", dict(type=positive_float, help="per-model global gradient-norm clip (default 1.0)")),
-    ("eval_every", dict(type=positive_int, help="evaluate on the test set every N iterations (default 100)")),
-    ("n_test", dict(type=positive_int, help="msd: held-out test sequences per seed (default 512)")),
+    ("clip", dict(type=positive_float, help="per-model global gradient-norm clip (default {d})")),
+    ("eval_every", dict(type=positive_int, help="evaluate on the test set every N iterations (default {d})")),
+    ("n_test", dict(type=positive_int, help="msd: held-out test sequences per seed (default {d})")),
     ("cell", dict(choices=CELLS, help="modern: tanh cell input and output (default); paper: identity input "
                   "squashing, no output squashing, the paper's initialisation (its Section 4.1)")),
-    ("readout", dict(choices=READOUTS, help="output unit (default linear; the paper's: sigmoid for "
-                     "nmsd/cmsd/gts, linear for pfg)")),
+    ("readout", dict(choices=READOUTS, help="output unit (default {d}; paper tasks, as the paper: "
+                     + ", ".join(f"{k} {v}" for k, v in READOUT_OF.items()) + ")")),
     ("grad", dict(choices=GRADS, help="bptt: the full gradient (default); truncated: the paper's error "
                   "truncation (not a true gradient, so --gradcheck does not apply to it)")),
-    ("tol", dict(type=nonneg_int, help="msd: also report the solve rate within +-TOL steps (default 0)")),
+    ("tol", dict(type=nonneg_int, help="msd: also report the solve rate within +-TOL steps (default {d})")),
 ]
 
 
@@ -1699,10 +1699,14 @@ def task_defaults(task):
 def add_config_args(p, variants=True):
     """The task/model/training flags, shared with the companion scripts (which always train
     both variants, hence variants=False there)."""
+    def shown(v):
+        return ",".join(map(str, v)) if isinstance(v, tuple) else ("yes" if v is True else "no" if v is False else v)
     for name, kw in FLAGS:
+        kw = dict(kw, help=kw["help"].format(d=shown(getattr(Config(), name)), r=shown(RECIPE.get(name))))
         p.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
     p.add_argument("--seed", dest="seeds", type=parse_seeds, default=None, metavar="N",
-                   help="seed(s) to train (default 4, the reference's headline seed; paper tasks 0-9)")
+                   help=f"seed(s) to train (default {Config().seeds[0]}, the reference's headline seed; "
+                        f"paper tasks {RECIPE['seeds'][0]}-{RECIPE['seeds'][-1]})")
     p.add_argument("--seeds", dest="seeds", type=parse_seeds, metavar="LIST",
                    help="seeds for a sweep: a list or range, e.g. 0-6 or 0,3,5")
     if variants:
@@ -1734,9 +1738,12 @@ def config_from_args(a):
 
 def main(argv=None):
     p = argparse.ArgumentParser(
-        description="Peephole vs vanilla LSTM on the MSD timing task (Gers et al. 2002), pure numpy.",
-        epilog="Defaults run the headline experiment: seed 4, both variants, T=150, D in [30, 60], "
-               "H=8, 3000 iterations of batch 32, Adam lr 5e-3.")
+        description="Peephole vs vanilla LSTM on the timing tasks of Gers et al. (2002), pure numpy: "
+                    "the earlier reproduction's MSD variant and the paper's NMSD, MSD, GTS and PFG.",
+        epilog=f"Defaults run the headline experiment: seed {Config().seeds[0]}, both variants, MSD with "
+               f"T={Config().T}, D in [{Config().D_min}, {Config().D_max}], H={Config().hidden}, "
+               f"{Config().iters} iterations of batch {Config().batch}, Adam lr {Config().lr}. "
+               "--table 1 / gts / 3 reruns the paper's tables.")
     add_config_args(p)
     p.add_argument("--table", choices=list(TABLES),
                    help="reproduce one of the paper's tables (1, gts = the table of its Figure 7, 3) with "
