@@ -47,7 +47,7 @@ def load_run(prefix):
             doc = json.load(f)
     except (OSError, ValueError) as e:
         raise ValueError(f"cannot read the history {prefix + '.json'!r}: {e}")
-    if doc.get("config") != tcs.config_dict(cfg):
+    if tcs.config_from_dict(doc.get("config", {})) != cfg:    # (older files lack newer fields)
         raise ValueError(f"{prefix + '.json'!r} and {prefix + '.npz'!r} come from different runs")
     return cfg, P, members, doc["members"]
 
