@@ -819,6 +819,11 @@ def backward(W, dy, ws):
             "by": dy_s[:, K - 1:K].copy()}                                    #   + by
 
 
+def wrong_predictions(err, tol, mask):
+    """Steps whose prediction is wrong: |err| >= tol (NaN included) where a target is given."""
+    return ~(np.abs(err) < tol) & (True if mask is None else mask > 0)
+
+
 def loss_and_grads(P, x, d, peep, ws=None, cell=Cell(), mask=None, stop_tol=None):
     """Loss per model (M,) = 0.5 * sum_t mask (y - d)^2 averaged over the batch, its gradients, and y.
 
@@ -837,7 +842,7 @@ def loss_and_grads(P, x, d, peep, ws=None, cell=Cell(), mask=None, stop_tol=None
     if mask is not None:
         err *= mask
     if stop_tol is not None:
-        wrong = ~(np.abs(err) < stop_tol) & (True if mask is None else mask > 0)
+        wrong = wrong_predictions(err, stop_tol, mask)
         err[np.cumsum(wrong, axis=0) > wrong] = 0.0           # the steps after the first wrong one
     loss = 0.5 * model_sum(err * err) / N
     dy = err / N
@@ -902,11 +907,10 @@ def free_run(P, cell, members, tests, tol):
         x, d, mask = stack_inputs(tests, members, t0, t1)
         ends = np.stack([tests[s].info["ends"][t0:t1] for s, _ in members], axis=1)   # (C, M, S)
         err = np.abs(run.run(x) - d)
-        sup = True if mask is None else mask > 0                             # steps with a target
-        wrong = ~(err < tol) & sup
+        wrong = wrong_predictions(err, tol, mask)
         first = np.where(wrong.any(axis=0), wrong.argmax(axis=0), t1 - t0)     # (M, S)
         t = np.arange(t1 - t0)[:, None, None]
-        ran = (t <= first) & alive & sup
+        ran = (t <= first) & alive & (True if mask is None else mask > 0)    # supervised steps run
         sq += model_sum(np.where(ran, err * err, 0.0))
         n_sq += model_sum(ran.astype(np.float64))
         periods += np.sum((t < first) & alive & ends, axis=0)
@@ -1214,13 +1218,12 @@ def summary_table(cfg, results):
                  ("tail", "solve", f"solve last{cfg.tail_evals}", ".3f")]
     width = [max(9, len(c[2])) for c in cols]
     rows = [f"{'seed':>4} {'variant':<8} " + " ".join(f"{c[2]:>{w}}" for c, w in zip(cols, width))]
+    if task.freeze:         # training streams used until found perfect
+        rows[0] += f" {'streams':>9}"
     for m in results["members"]:
         rows.append(f"{m['seed']:>4} {m['variant']:<8} "
-                    + " ".join(f"{m[p][k]:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width)))
-    if task.freeze:         # training streams used until found perfect
-        for m, r in zip(results["members"], range(1, len(rows) + 1)):
-            rows[r] += f" {'-' if m.get('streams') is None else m['streams']:>9}"
-        rows[0] += f" {'streams':>9}"
+                    + " ".join(f"{m[p][k]:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width))
+                    + (f" {'-' if m.get('streams') is None else m['streams']:>9}" if task.freeze else ""))
     for v, s in summarize(results).items():
         rows.append(f"{'mean':>4} {v:<8} "
                     + " ".join(f"{s[p + '_' + k]['mean']:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width)))
@@ -1322,13 +1325,20 @@ def config_from_dict(d):
     return cfg
 
 
+def environment():
+    """Where a result was computed, stored beside it."""
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "machine": platform.machine(), "cpus": os.cpu_count()}
+
+
+def write_json(path, doc):
+    atomic_write(path, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
+
+
 def save_json(path, cfg, results):
     members = [{k: v for k, v in m.items() if k != "snapshots"} for m in results["members"]]
-    doc = {"config": config_dict(cfg), "members": members,
-           "summary": summarize(results), "seconds": results["seconds"],
-           "env": {"python": platform.python_version(), "numpy": np.__version__,
-                   "machine": platform.machine(), "cpus": os.cpu_count()}}
-    atomic_write(path, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
+    write_json(path, {"config": config_dict(cfg), "members": members, "summary": summarize(results),
+                      "seconds": results["seconds"], "env": environment()})
 
 
 def save_checkpoint(path, cfg, P, members):
@@ -1475,9 +1485,7 @@ def run_table(name, workers, overrides=None, log=print):
             + f" | {res['seconds']:.1f}s (total {time.perf_counter() - t0:.0f}s)")
     return {"table": name, "title": TABLES[name]["title"], "overrides": overrides or {}, "rows": rows,
             "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in RECIPE.items()},
-            "seconds": time.perf_counter() - t0,
-            "env": {"python": platform.python_version(), "numpy": np.__version__,
-                    "machine": platform.machine(), "cpus": os.cpu_count()}}, params
+            "seconds": time.perf_counter() - t0, "env": environment()}, params
 
 
 def save_table_params(path, params):
@@ -1778,14 +1786,20 @@ def main(argv=None):
         print(text)
         return 0
     # user errors: one line, exit 2, before anything runs or is written
+    given = explicit_fields(a)
     try:
         if a.load:
             cfg, P, members = load_checkpoint(a.load)
         else:
-            # a table validates each row with the flags given over the recipe
-            rows = [row["config"] for row in TABLES[a.table]["rows"]] if a.table else [None]
-            for row in rows:
-                cfg = config_from_args(a) if row is None else row_config(**{**row, **explicit_fields(a)})
+            if a.table:             # every row with the flags given over the recipe
+                fixed = sorted(set(given) & set(ROW_FIELDS))
+                if fixed:
+                    raise ValueError(f"--table sets {', '.join(ROW_FIELDS)} per row; drop "
+                                     f"{', '.join('--' + f.replace('_', '-') for f in fixed)}")
+                configs = [row_config(**{**row["config"], **given}) for row in TABLES[a.table]["rows"]]
+            else:
+                configs = [config_from_args(a)]
+            for cfg in configs:
                 cfg.validate()
             for path in (a.json, a.save):
                 if path:
@@ -1793,21 +1807,16 @@ def main(argv=None):
     except ValueError as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
     if a.table:
-        overrides = explicit_fields(a)
-        fixed = sorted(set(overrides) & set(ROW_FIELDS))
-        if fixed:
-            p.exit(2, f"{p.prog}: error: --table sets {', '.join(ROW_FIELDS)} per row; drop "
-                      f"{', '.join('--' + f.replace('_', '-') for f in fixed)}\n")
-        print(f"table {a.table}: {TABLES[a.table]['title']}; recipe {RECIPE} {overrides}; "
+        print(f"table {a.table}: {TABLES[a.table]['title']}; recipe {RECIPE} {given}; "
               f"{a.workers} process(es)", flush=True)
         try:
-            doc, params = run_table(a.table, a.workers, overrides)
+            doc, params = run_table(a.table, a.workers, given)
         except DivergenceError as e:
             p.exit(3, f"{p.prog}: {e}\n")
         print(table_markdown(doc))
         print(f"table {a.table} took {doc['seconds']:.0f}s")
         if a.json:
-            atomic_write(a.json, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
+            write_json(a.json, doc)
             print(f"wrote {a.json}")
         if a.save:
             save_table_params(a.save, params)

@@ -327,7 +327,8 @@ def paper_figure(cfg, P, results, tests, periods=4):
     if cfg.task == "nmsd":
         segments = [(j, int(np.flatnonzero(ends[:, j])[0]) + 1) for j in range(ends.shape[1])]
     else:
-        segments = [(0, int(np.flatnonzero(ends[:, 0])[min(periods, len(np.flatnonzero(ends[:, 0]))) - 1]) + 1)]
+        e0 = np.flatnonzero(ends[:, 0])
+        segments = [(0, int(e0[min(periods, len(e0)) - 1]) + 1)]
     L = sum(n for _, n in segments)
     fig, axes = plt.subplots(3, len(chosen), figsize=(6.2 * len(chosen), 7.2), sharex=True, squeeze=False)
     t = np.arange(L)
@@ -399,10 +400,13 @@ def load_table(prefix):
     return rows
 
 
-def paper_figure_name(cfg):
-    if cfg.task == "pfg":
-        return f"pfg_{cfg.func}_F{cfg.F}.png"
-    return f"{cfg.task}_F{cfg.F}_I{''.join(map(str, cfg.delays))}.png"
+def write_paper_figure(outdir, cfg, P, results):
+    """The test-run figure of one paper-task row, named after the row."""
+    name = (f"pfg_{cfg.func}_F{cfg.F}.png" if cfg.task == "pfg" else
+            f"{cfg.task}_F{cfg.F}_I{''.join(map(str, cfg.delays))}.png")
+    path = os.path.join(outdir, name)
+    save(paper_figure(cfg, P, results, tcs.test_sets(cfg)), path)
+    print(f"wrote {path}")
 
 
 # ----------------------------------------------------------------------------
@@ -431,9 +435,7 @@ def main(argv=None):
         except ValueError as e:
             p.exit(2, f"{p.prog}: error: {e}\n")
         for cfg, P, results in rows:
-            path = os.path.join(a.outdir, paper_figure_name(cfg))
-            save(paper_figure(cfg, P, results, tcs.test_sets(cfg)), path)
-            print(f"wrote {path}")
+            write_paper_figure(a.outdir, cfg, P, results)
         print(f"done in {time.perf_counter() - t0:.1f}s")
         return 0
     try:
@@ -457,9 +459,8 @@ def main(argv=None):
         P, res = tcs.train_parallel(cfg, a.workers, log=print if cfg.task == "msd" else lambda line: None)
         members, results = tcs.members_of(cfg), res["members"]
     if cfg.task != "msd":
-        path = os.path.join(a.outdir, paper_figure_name(cfg))
-        save(paper_figure(cfg, P, results, tcs.test_sets(cfg)), path)
-        print(f"wrote {path}\ndone in {time.perf_counter() - t0:.1f}s")
+        write_paper_figure(a.outdir, cfg, P, results)
+        print(f"done in {time.perf_counter() - t0:.1f}s")
         return 0
     seed = cfg.seeds[0]
     tests = tcs.test_sets(cfg)
