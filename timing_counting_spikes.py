@@ -78,9 +78,11 @@ import json
 import multiprocessing
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from queue import Empty
 
@@ -121,6 +123,7 @@ class Config:
     cell: str = "modern"         # "modern": tanh cell input and output; "paper": identity g, h = o*c
     readout: str = "linear"      # output unit: "linear" or "sigmoid"
     grad: str = "bptt"           # "bptt": full gradient; "truncated": the paper's error truncation
+    forget: bool = True          # False: no forget gate (its activation pinned to 1.0, its weights unused)
     forget_bias: float = 1.0     # initial forget-gate bias (modern cell; the paper cell uses its own init)
     peep_init: float = 0.1       # std of the initial peephole weights (modern cell)
     n_test: int = 512            # held-out test sequences per seed
@@ -129,6 +132,11 @@ class Config:
     tail_evals: int = 5          # also report the mean over this many last evaluations
     seeds: tuple = (4,)          # one ensemble member per seed and variant
     variants: tuple = ("peep", "vanilla")  # "peep" and/or "vanilla"
+    # the paper's online learning (learning = "online"; paper tasks only)
+    learning: str = "batch"      # "batch": Adam on batches of streams; "online": the paper's RTRL + momentum
+    alpha: float = 1e-5          # online: learning rate of every weight change
+    momentum: float = 0.99       # online: momentum (the paper's: 0.99 NMSD/PFG, 0.999 GTS, 0.9999 MSD)
+    budget: int = 100000         # online: training streams per network at most
 
     def validate(self):
         """Raise ValueError naming the first bad value and what is allowed."""
@@ -151,6 +159,12 @@ class Config:
         for name in ("beta1", "beta2"):
             v = getattr(self, name)
             need(0 <= v < 1, f"{name} = {v!r} must lie in [0, 1)")
+        need(self.learning in LEARNING, f"learning {self.learning!r} is unknown; allowed: {', '.join(LEARNING)}")
+        need(np.isfinite(self.alpha) and self.alpha > 0, f"alpha = {self.alpha!r} must be a finite number > 0")
+        need(0 <= self.momentum < 1, f"momentum = {self.momentum!r} must lie in [0, 1)")
+        need(isinstance(self.budget, int) and self.budget >= 1, f"budget = {self.budget!r} must be an integer >= 1")
+        need(self.learning == "batch" or self.task != "msd",
+             "learning online runs the paper's tasks (nmsd, cmsd, gts, pfg), not msd")
         need(np.isfinite(self.forget_bias), f"forget_bias = {self.forget_bias!r} must be finite")
         need(np.isfinite(self.peep_init) and self.peep_init >= 0,
              f"peep_init = {self.peep_init!r} must be a finite number >= 0")
@@ -168,6 +182,7 @@ VARIANTS = ("peep", "vanilla")
 CELLS = ("modern", "paper")
 READOUTS = ("linear", "sigmoid")
 GRADS = ("bptt", "truncated")
+LEARNING = ("batch", "online")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,10 +191,11 @@ class Cell:
     kind: str = "modern"         # see Config.cell
     readout: str = "linear"      # see Config.readout
     grad: str = "bptt"           # see Config.grad
+    forget: bool = True          # see Config.forget
 
 
 def cell_of(cfg):
-    return Cell(cfg.cell, cfg.readout, cfg.grad)
+    return Cell(cfg.cell, cfg.readout, cfg.grad, cfg.forget)
 
 # Random streams. Everything random about seed s comes from
 # np.random.default_rng([s, STREAM]): one independent stream per purpose, so
@@ -593,6 +609,8 @@ def cell_step(W, v):
     np.exp(v.z_ifg, out=v.a_ifg)
     np.add(v.a_ifg, 1.0, out=v.a_ifg)
     np.reciprocal(v.a_ifg, out=v.a_ifg)
+    if not W.cell.forget:
+        v.a_f.fill(1.0)
     np.multiply(v.a_g, 2.0, out=v.a_g)
     np.subtract(v.a_g, 1.0, out=v.a_g)
     # c_t = f * c_{t-1} + i * g
@@ -620,6 +638,8 @@ def paper_cell_step(W, v):
     np.exp(v.z_if, out=v.a_if)
     np.add(v.a_if, 1.0, out=v.a_if)
     np.reciprocal(v.a_if, out=v.a_if)
+    if not W.cell.forget:                       # f pinned to 1: dz_f = dc c_prev f(1-f) = 0 in backward
+        v.a_f.fill(1.0)
     np.copyto(v.a_g, v.z_g)
     # c_t = f * c_{t-1} + i * g
     np.multiply(v.a_f, v.c_prev, out=v.c)
@@ -973,6 +993,395 @@ def lr_at(cfg, it):
 
 
 # ----------------------------------------------------------------------------
+# The paper's online learning (its Sections 2.2, 3.2, 4.1). Each network runs its own
+# stream one step at a time from the zero state; forward RTRL partials (eqs. 12-14,
+# 22-23) give the truncated gradient; a momentum step (Plaut et al.) changes the weights
+# after every target; a training stream stops at its first wrong prediction or after
+# its last period, and a free-running test follows every training stream. Networks of
+# any rows, seeds and variants of one task family share one network axis, each with its
+# own stream state, task parameters and momentum, so no network waits for another.
+#
+# Every array of an online state has the network axis LAST (M contiguous numbers per
+# feature): with one cell per network each numpy call works on rows of M numbers, and a
+# broadcast or a reduction over features costs a few plain passes (network-first, a
+# reduction over 4 features costs 6x more). Per network the weights are one column
+# theta (NP, M) = [W (4H, K) | p_o (H) | Wy (H) | by] with W over the state rows
+# [h | c | x | 1] (K = 2H + I + 1) as in the batched engine: p_i, p_f on the c diagonal
+# of the i, f rows; the g and o rows' c columns are structural zeros (gmask), since o sees
+# the NEW c through p_o. The partials dS (3H, K) = ds_c/dW of the i, f, g rows: under
+# truncation a weight into cell j's gates or input reaches only s_j, one partial per weight.
+#
+# Streams are counter-based: the delay of period n of stream (j, q) of a seed is a hash of
+# (seed, purpose, j, q, n), so the peephole and vanilla networks of a seed meet the same
+# training stream j and test streams whatever happened before, any stream can be rebuilt
+# on its own (tests, confirmation), and a checkpoint holds no generator state.
+
+ONLINE_TRAIN, ONLINE_TEST, ONLINE_CONFIRM = 1, 2, 3      # stream purposes
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+MAX_TEST_STREAMS = 1 << 16                                # stream (j, q) is numbered j * this + q
+
+
+def mix64(z):
+    """splitmix64's finaliser: a well-mixed uint64 from a uint64 (arithmetic mod 2^64)."""
+    z = np.atleast_1d(z)                       # arrays wrap silently; numpy scalars would warn
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def seed_key(seed, purpose):
+    return mix64(np.asarray(seed).astype(np.uint64) * _GOLD + np.uint64(purpose))
+
+
+def stream_key(base, j, q=0):
+    """The key of stream (j, q) under a seed_key; arguments broadcast as arrays."""
+    number = np.asarray(j).astype(np.uint64) * np.uint64(MAX_TEST_STREAMS) + np.asarray(q).astype(np.uint64)
+    return mix64(base + (number + np.uint64(1)) * _GOLD)
+
+
+def delay_index(key, n, count):
+    """Which element of a delay set of `count` elements period n of the keyed stream takes:
+    the key seeds a splitmix64 sequence, and period n takes its (n+1)-th number."""
+    u = np.asarray(n).astype(np.uint64) + np.uint64(1)
+    return (mix64(key + u * _GOLD) % np.asarray(count).astype(np.uint64)).astype(np.int64)
+
+
+def stream_delays(cfg, seed, purpose, j, qs, periods):
+    """Delays I (len(qs), periods) of streams (j, q), q in qs: exactly the online engine's."""
+    keys = stream_key(seed_key(seed, purpose), j, np.asarray(qs))[:, None]
+    return np.asarray(cfg.delays)[delay_index(keys, np.arange(periods)[None, :], len(cfg.delays))]
+
+
+def fresh_streams(cfg, seed, purpose, j, n):
+    """n free-running streams (j, 0..n-1) of a paper task, for a test or a confirmation.
+    NMSD and PFG have nothing to draw: every possible stream, or the only one."""
+    task = TASKS[cfg.task]
+    if cfg.task in ("nmsd", "pfg"):
+        return task.test_set(cfg, None)
+    I = stream_delays(cfg, seed, purpose, j, range(n), cfg.test_periods)
+    return task.streams(cfg, I, int(np.max(np.sum(cfg.F + I, axis=1))))
+
+
+LAYOUT_OF = {"nmsd": "spike_in", "cmsd": "spike_in", "gts": "spike_out", "pfg": "func"}
+MOMENTUM_OF = {"nmsd": 0.99, "pfg": 0.99, "gts": 0.999, "cmsd": 0.9999}     # the paper's, Section 4.1
+
+
+def online_layout(H, n_in):
+    """(K, sizes): state rows and the sizes of theta's pieces [W, p_o, Wy, by]."""
+    K = 2 * H + n_in + 1
+    return K, (4 * H * K, H, H, 1)
+
+
+def pack(P):
+    """A stacked parameter dict -> theta (NP, M)."""
+    M, n_in, H4 = P["Wx"].shape
+    H = H4 // 4
+    K, _ = online_layout(H, n_in)
+    W = np.zeros((4 * H, K, M))
+    W[:, :H] = P["Wh"].transpose(2, 1, 0)
+    d = np.arange(H)
+    W[I_ * H + d, H + d] = P["p_i"].T
+    W[F_ * H + d, H + d] = P["p_f"].T
+    W[:, 2 * H:2 * H + n_in] = P["Wx"].transpose(2, 1, 0)
+    W[:, -1] = P["b"].T
+    return np.concatenate([W.reshape(-1, M), P["p_o"].T, P["Wy"][:, :, 0].T, P["by"].T])
+
+
+def unpack(theta, H, n_in):
+    """theta (NP, M) -> a stacked parameter dict (copies), the batched engine's layout."""
+    M = theta.shape[1]
+    K, sizes = online_layout(H, n_in)
+    W, po, Wy, by = np.split(theta, np.cumsum(sizes)[:-1])
+    W = W.reshape(4 * H, K, M)
+    d = np.arange(H)
+    C = np.ascontiguousarray
+    return {"Wx": C(W[:, 2 * H:2 * H + n_in].transpose(2, 1, 0)), "Wh": C(W[:, :H].transpose(2, 1, 0)),
+            "b": C(W[:, -1].T), "Wy": C(Wy.T[:, :, None]), "by": C(by.T),
+            "p_i": C(W[I_ * H + d, H + d].T), "p_f": C(W[F_ * H + d, H + d].T), "p_o": C(po.T)}
+
+
+def grad_mask(H, n_in, peep, forget):
+    """(NP,) 1.0 where theta holds a trainable weight: of the c rows only the own cell's
+    i, f peepholes (and those only with peep); no forget-gate weights without a forget gate."""
+    K, _ = online_layout(H, n_in)
+    W = np.ones((4 * H, K))
+    W[:, H:2 * H] = 0.0
+    d = np.arange(H)
+    if peep:
+        W[I_ * H + d, H + d] = W[F_ * H + d, H + d] = 1.0
+    if not forget:
+        W[F_ * H:(F_ + 1) * H] = 0.0
+    return np.concatenate([W.ravel(), np.full(H, 1.0 if peep else 0.0), np.ones(H + 1)])
+
+
+def online_state(nets, budget):
+    """The whole state of an online run, one dict of arrays with the network axis last.
+    nets: [(cfg, seed, variant)], one layout, cell, hidden size and output unit for all;
+    budget: training streams per network. A network starts from init_member's weights,
+    as in batch learning."""
+    cfg0 = nets[0][0]
+    H, n_in = cfg0.hidden, TASKS[cfg0.task].n_in
+    M = len(nets)
+    K, _ = online_layout(H, n_in)
+    col = lambda f, dtype=np.float64: np.array([f(c, s, v) for c, s, v in nets], dtype)
+    delays = [(0,) if c.task == "pfg" else c.delays for c, _, _ in nets]     # PFG: period F, no delays
+    nd, Fmax = max(map(len, delays)), max(c.F for c, _, _ in nets)
+    st = {"theta": pack(stack([init_member(c, s, v) for c, s, v in nets])),
+          "gmask": col(lambda c, s, v: grad_mask(H, n_in, v == "peep", c.forget)).T.copy(),
+          "s": np.concatenate([np.zeros((K - 1, M)), np.ones((1, M))]),       # rows [h | c | x | 1]
+          "dS": np.zeros((3 * H, K, M)),
+          "ktrain": seed_key(col(lambda c, s, v: s, np.int64), ONLINE_TRAIN),
+          "ktest": seed_key(col(lambda c, s, v: s, np.int64), ONLINE_TEST),
+          "F": col(lambda c, s, v: c.F, np.int64),
+          "dset": np.array([list(d) + [0] * (nd - len(d)) for d in delays], np.int64).T.copy(),
+          "dcount": np.array([len(d) for d in delays], np.int64),
+          "scale": col(lambda c, s, v: target_scale(c)),
+          "tol": col(lambda c, s, v: TASKS[c.task].tolerance(c)),
+          "train_periods": col(lambda c, s, v: 1 if c.task == "nmsd" else c.periods, np.int64),
+          "test_periods": col(lambda c, s, v: 1 if c.task == "nmsd" else c.test_periods, np.int64),
+          "tests_needed": col(lambda c, s, v: len(c.delays) if c.task == "nmsd" else 1 if c.task == "pfg"
+                              else c.test_streams, np.int64),
+          "fixed_tests": col(lambda c, s, v: c.task == "nmsd", bool),     # NMSD test q: the q-th delay
+          "alpha": col(lambda c, s, v: c.alpha), "mu": col(lambda c, s, v: c.momentum),
+          "budget": np.full(M, budget, np.int64),
+          "ftab": np.zeros((Fmax, M)),
+          # stream state: testing (else training) or done, training streams done j, test stream q, its key,
+          # step in the period, period n, its last step, its delay I and input/target values
+          "testing": np.zeros(M, bool), "done": np.zeros(M, bool),
+          "j": np.zeros(M, np.int64), "q": np.zeros(M, np.int64),
+          "key": np.zeros(M, np.uint64), "pos": np.zeros(M, np.int64), "n": np.zeros(M, np.int64),
+          "last": np.zeros(M, np.int64), "I": np.zeros(M), "target": np.zeros(M),
+          "periods": np.zeros(M, np.int64), "maxp": np.zeros(M, np.int64),
+          "trainf": np.ones(M), "cm": np.ones(M),
+          # outcomes: training streams when found perfect (-1: not yet), test stream sizes
+          "learned_at": np.full(M, -1, np.int64), "test_best": np.zeros(M, np.int64),
+          "test_last": np.zeros(M, np.int64)}
+    st["vel"] = np.zeros_like(st["theta"])
+    for k, (c, _, _) in enumerate(nets):
+        if c.task == "pfg":
+            st["ftab"][:c.F, k] = PFG.FUNCS[c.func](np.arange(c.F) / c.F)
+    start_streams(st, np.ones(M, bool))
+    return st
+
+
+def take(st, idx):
+    """The networks idx of a state, as a state of their own (copies)."""
+    return {k: v[..., idx] for k, v in st.items()}
+
+
+def put(st, idx, part):
+    """Write a part (from take) back into the networks idx of a state."""
+    for k, v in part.items():
+        st[k][..., idx] = v
+
+
+def start_streams(st, go):
+    """Networks where go (M,) bool start the stream their flags and counters name, from the
+    zero state: zero cell state and RTRL partials, period 0 and its delay. Full-width
+    masked arithmetic: at most a few networks start at a step, and a call on all M numbers
+    costs no more than one on a few picked out by an index."""
+    testing, keep = st["testing"], ~go
+    number = st["j"] * MAX_TEST_STREAMS + st["q"] * testing + 1
+    key = mix64(np.where(testing, st["ktest"], st["ktrain"]) + number.astype(np.uint64) * _GOLD)
+    np.copyto(st["key"], key, where=go)
+    for name in ("pos", "n", "periods"):
+        st[name] *= keep
+    st["s"][:-1] *= keep
+    st["dS"] *= keep
+    np.copyto(st["maxp"], np.where(testing, st["test_periods"], st["train_periods"]), where=go)
+    st["trainf"][:] = ~(testing | st["done"])
+    st["cm"][:] = np.where(st["trainf"] > 0, st["mu"], 1.0)
+    next_delays(st, go)
+
+
+def next_delays(st, go):
+    """Networks where go enter period n of their stream: its delay I (NMSD tests: the q-th
+    of the set, every possible stream in turn) and its last step F + I - 1."""
+    pick = np.where(st["fixed_tests"] & st["testing"], st["q"], delay_index(st["key"], st["n"], st["dcount"]))
+    I = st["dset"][pick, np.arange(len(pick))]
+    np.copyto(st["I"], I, where=go)
+    np.copyto(st["target"], I / st["scale"], where=go)
+    np.copyto(st["last"], st["F"] + I - 1, where=go)
+
+
+def end_streams(st, ended):
+    """Networks where ended (M,) bool ended a stream. After a training stream comes a test;
+    a test stream that completes all its periods is followed by the next, and the last makes
+    the network perfect (frozen from then on); a failed test returns it to training, or ends
+    it once its budget of training streams is used up."""
+    testing, done = st["testing"], st["done"]
+    te = ended & testing
+    tr = ended ^ te
+    ok = te & (st["periods"] >= st["test_periods"])
+    failed = te ^ ok
+    st["j"] += tr
+    first = te & (st["q"] == 0)                 # a test's stream size: its first stream's periods
+    np.copyto(st["test_last"], st["periods"], where=first)
+    np.maximum(st["test_best"], st["test_last"], out=st["test_best"])
+    st["q"] += ok
+    st["q"] *= ~tr
+    perfect = ok & (st["q"] >= st["tests_needed"])
+    np.copyto(st["learned_at"], st["j"], where=perfect)
+    done |= perfect | (failed & (st["j"] >= st["budget"]))
+    np.copyto(testing, tr | ok, where=ended)
+    testing &= ~done
+    start_streams(st, ended & ~done)
+
+
+class OnlineNets:
+    """Steps an online state in place. A step of every network: its input and target,
+    forward (paper eqs. 19-20, 1, 4, 21, 5, 7), the RTRL partials (12-14, 22-23), the
+    errors (9, 11, 18), the truncated gradient (8, 10, 15-17, 24-26), a momentum step
+    where a training network was given a target, then the stream bookkeeping."""
+
+    def __init__(self, st, layout, cell, H, n_in):
+        self.st, self.layout, self.cell, self.H = st, layout, cell, H
+        K, sizes = online_layout(H, n_in)
+        M = st["theta"].shape[1]
+        o = np.cumsum((0,) + sizes)
+        th = st["theta"]
+        self.g = g = np.zeros_like(th)
+        self.W, self.po, self.Wy, self.by = th[:o[1]].reshape(4 * H, K, M), th[o[1]:o[2]], th[o[2]:o[3]], th[o[3]]
+        self.gW3 = g[:3 * H * K].reshape(3, H, K, M)           # i, f, g rows of dE/dW
+        self.gWo = g[3 * H * K:o[1]].reshape(H, K, M)          # o rows
+        self.gpo, self.gWy, self.gby = g[o[1]:o[2]], g[o[2]:o[3]], g[o[3]]
+        self.dS4 = st["dS"].reshape(3, H, K, M)
+        self.Ws, self.tmp3, self.tmpP = np.empty((4 * H, K, M)), np.empty((3, H, K, M)), np.empty_like(th)
+        self.z, self.a, self.fac = np.empty((4 * H, M)), np.empty((4 * H, M)), np.empty((3, H, M))
+        self.c, self.h, self.sq, self.tH = np.empty((H, M)), np.empty((H, M)), np.empty((H, M)), np.empty((H, M))
+        self.spike, self.ok, self.y, self.e = np.empty(M, bool), np.empty(M, bool), np.empty(M), np.empty(M)
+        self.ftab_at = np.arange(M)                              # ftab.flat[pos * M + net]
+        self.modern = cell.kind == "modern"
+        self.draws = bool(np.any(st["dcount"] > 1))              # otherwise every period has I = its only delay
+        self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta of every step (the tests)
+
+    def run(self, steps):
+        with np.errstate(over="ignore", invalid="ignore"):    # exp -> inf is exact; NaN is a wrong prediction
+            for _ in range(steps):
+                self.step()
+
+    def step(self):
+        st, H = self.st, self.H
+        s, a, z, c, h, y, e = st["s"], self.a, self.z, self.c, self.h, self.y, self.e
+        pos = st["pos"]
+        spike = np.equal(pos, st["last"], out=self.spike)      # the period's last step: spike or f's period end
+        # this step's input and target
+        if self.layout == "spike_in":          # input spikes; at a spike the target is the delay
+            s[2 * H] = spike
+            d = spike * st["target"]
+        elif self.layout == "spike_out":       # input I(n) through its interval; target: the spike train
+            s[2 * H] = st["I"]
+            d = spike
+        else:                                  # no input; target f(t mod F)
+            d = st["ftab"].ravel()[pos * len(pos) + self.ftab_at]
+        # forward: z = W [h(t-1) | s_c(t-1) | x | 1]; y_in, y_phi = sigmoid; g = z (paper) or tanh(z)
+        np.multiply(self.W, s, out=self.Ws)
+        np.add.reduce(self.Ws, axis=1, out=z)
+        aif = a[:2 * H]
+        np.negative(z[:2 * H], out=aif)
+        np.exp(aif, out=aif)
+        aif += 1.0
+        np.reciprocal(aif, out=aif)
+        if not self.cell.forget:
+            a[H:2 * H] = 1.0
+        i, f = a[:H], a[H:2 * H]
+        g = np.tanh(z[2 * H:3 * H], out=a[2 * H:3 * H]) if self.modern else z[2 * H:3 * H]
+        c_prev = s[H:2 * H]
+        # s_c = y_phi s_c(t-1) + y_in g (4); y_out = sigmoid(z_out + p_o s_c) (21); y_c = y_out h(s_c) (5)
+        np.multiply(f, c_prev, out=c)
+        np.multiply(i, g, out=self.tH)
+        c += self.tH
+        o = a[3 * H:]
+        np.multiply(self.po, c, out=o)
+        o += z[3 * H:]
+        np.negative(o, out=o)
+        np.exp(o, out=o)
+        o += 1.0
+        np.reciprocal(o, out=o)
+        sq = np.tanh(c, out=self.sq) if self.modern else c
+        np.multiply(o, sq, out=h)
+        # output unit (7), its error and dE/dz_k (9, sign flipped: we descend), zero where
+        # no target is given or the network is not training
+        np.multiply(self.Wy, h, out=self.tH)
+        np.add.reduce(self.tH, axis=0, out=y)
+        y += self.by
+        if self.cell.readout == "sigmoid":
+            np.negative(y, out=y)
+            np.exp(y, out=y)
+            y += 1.0
+            np.reciprocal(y, out=y)
+        np.subtract(y, d, out=e)
+        wrong = ~np.less(np.abs(e), st["tol"], out=self.ok)
+        if self.layout == "spike_in":
+            wrong &= spike
+            dk = e * (spike * st["trainf"])
+        else:
+            dk = e * st["trainf"]
+        if self.cell.readout == "sigmoid":
+            dk *= y
+            dk *= 1.0 - y
+        dh = np.multiply(self.Wy, dk, out=self.tH)              # (H, M) the error at the cell output
+        # RTRL partials (12-14, 22-23): dS = y_phi dS + [g f_in', s_c(t-1) f_phi', y_in g'] x state
+        fac = self.fac
+        aif2 = aif.reshape(2, H, -1)
+        np.subtract(1.0, aif2, out=fac[:2])
+        fac[:2] *= aif2
+        fac[0] *= g
+        fac[1] *= c_prev
+        if self.modern:
+            np.multiply(g, g, out=fac[2])
+            np.subtract(1.0, fac[2], out=fac[2])
+            fac[2] *= i
+        else:
+            fac[2] = i
+        self.dS4 *= f[:, None, :]
+        np.multiply(fac[:, :, None, :], s, out=self.tmp3)
+        self.dS4 += self.tmp3
+        # internal state error e_s = y_out h'(s_c) dh (18); output gate delta = h(s_c) f_out' dh (11)
+        e_s = o * dh
+        if self.modern:
+            e_s *= 1.0 - sq * sq
+        d_o = (1.0 - o) * o
+        d_o *= sq
+        d_o *= dh
+        # dE/dtheta: through the partials (15-17, 25-26), output gate (10, 24), output unit (8)
+        np.multiply(e_s[:, None, :], self.dS4, out=self.gW3)
+        np.multiply(d_o[:, None, :], s, out=self.gWo)
+        np.multiply(d_o, c, out=self.gpo)
+        np.multiply(h, dk, out=self.gWy)
+        self.gby[...] = dk
+        self.g *= st["gmask"]
+        if self.gsum is not None:
+            self.gsum += self.g
+        # momentum (Plaut et al.): v = mu v - alpha dE/dtheta, theta += v, at every target of a
+        # training stream (cm: mu there, 1 elsewhere; dE/dtheta is 0 elsewhere)
+        if self.layout == "spike_in":
+            upd = spike * st["trainf"]
+            cm = 1.0 + upd * (st["mu"] - 1.0)
+        else:
+            upd, cm = st["trainf"], st["cm"]
+        st["vel"] *= cm
+        self.g *= st["alpha"]
+        st["vel"] -= self.g
+        np.multiply(st["vel"], upd, out=self.tmpP)
+        st["theta"] += self.tmpP
+        # the new state; a period is complete at its last step if that was right
+        s[:H] = h
+        s[H:2 * H] = c
+        st["periods"] += spike
+        ended = wrong | (st["periods"] >= st["maxp"])
+        pos += 1
+        pos *= ~spike
+        if self.draws and np.count_nonzero(spike):
+            nxt = spike & ~ended
+            st["n"] += nxt
+            next_delays(st, nxt)
+        if np.count_nonzero(ended):
+            st["periods"] -= spike & wrong           # a wrong last step does not complete its period
+            end_streams(st, ended & ~st["done"])
+
+
+# ----------------------------------------------------------------------------
 # Training and evaluation of an ensemble.
 
 class DivergenceError(RuntimeError):
@@ -1169,6 +1578,185 @@ def train_parallel(cfg, workers=1, log=print, quiet_workers=False, snapshots=Fal
     flat.sort(key=lambda e: order[e[0]])
     P = {name: np.concatenate([e[1][name][e[2]:e[2] + 1] for e in flat]) for name in PARAMS}
     return P, {"members": [e[3] for e in flat], "seconds": time.perf_counter() - t0}
+
+
+# The online runner. A run advances every unfinished network in segments of steps, dealt
+# to worker processes in shards; per-network arithmetic never looks at another network,
+# so the shards, the segment lengths and a resume from a checkpoint change nothing.
+
+ONLINE_SEGMENT_SECONDS = 3.0      # aim for segments this long (the latency of checkpoints and Ctrl-C)
+PROGRESS_SECONDS = 30.0           # a progress line this often
+
+
+class OnlineRun:
+    """nets [(row, cfg, seed, variant)] of one task family; its state and progress."""
+
+    def __init__(self, nets, budget, table=None, st=None, steps=0, seconds=0.0):
+        self.nets, self.budget, self.table, self.steps, self.seconds = nets, budget, table, steps, seconds
+        cfg0 = nets[0][1]
+        self.layout, self.cell, self.H, self.n_in = (LAYOUT_OF[cfg0.task], cell_of(cfg0), cfg0.hidden,
+                                                     TASKS[cfg0.task].n_in)
+        for _, c, _, _ in nets:
+            if (LAYOUT_OF[c.task], cell_of(c), c.hidden) != (self.layout, self.cell, self.H):
+                raise ValueError("one online run holds networks of one task family, cell and size; "
+                                 f"{row_label(c)} differs from {row_label(cfg0)}")
+        self.st = online_state([(c, s, v) for _, c, s, v in nets], budget) if st is None else st
+
+    def advance(self, steps, pool, workers):
+        """steps more steps of every unfinished network, dealt to `workers` shards."""
+        live = np.flatnonzero(~self.st["done"])
+        shards = [live[w::workers] for w in range(workers) if len(live[w::workers])]
+        jobs = [(take(self.st, idx), self.layout, self.cell, self.H, self.n_in, steps) for idx in shards]
+        parts = map(_online_segment, jobs) if pool is None else pool.map(_online_segment, jobs)
+        for idx, part in zip(shards, parts):
+            put(self.st, idx, part)
+        self.steps += steps
+        bad = ~np.all(np.isfinite(self.st["theta"]), axis=0)
+        if bad.any():
+            raise DivergenceError("online learning diverged at step {} ({}); try a smaller --alpha".format(
+                self.steps, ", ".join(self.name(k) for k in np.flatnonzero(bad)[:4])))
+
+    def name(self, k):
+        row, c, s, v = self.nets[k]
+        return f"{row_label(c)} seed {s} {v}"
+
+    def progress(self):
+        st, rows = self.st, {}
+        for k, (row, c, _, v) in enumerate(self.nets):
+            r = rows.setdefault((row, v), [0, 0, 0])
+            r[0] += 1
+            r[1] += st["learned_at"][k] >= 0
+            r[2] += st["j"][k]
+        per_variant = {}
+        for (row, v), (n, won, streams) in rows.items():
+            p = per_variant.setdefault(v, [0, 0, 0])
+            p[0] += n
+            p[1] += won
+            p[2] += streams
+        return (f"step {self.steps:>10} | " + " | ".join(f"{v}: perfect {won}/{n}, streams/net {streams / n:9.0f}"
+                                                          for v, (n, won, streams) in per_variant.items())
+                + f" | running {int(np.count_nonzero(~st['done']))} | {self.seconds:6.0f}s")
+
+
+def _online_segment(job):
+    st, layout, cell, H, n_in, steps = job
+    OnlineNets(st, layout, cell, H, n_in).run(steps)
+    return st
+
+
+def _worker_signals():
+    """Workers leave Ctrl-C to the main process, which ends them with SIGTERM (the
+    default action: no handler the main process may have installed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def train_online(run, workers=1, minutes=None, checkpoint=None, checkpoint_minutes=5.0, log=print):
+    """Advance an OnlineRun until every network is perfect or out of budget, or `minutes`
+    of wall clock (this call and earlier ones before a resume) have passed. With a
+    checkpoint path the whole run is saved there atomically every checkpoint_minutes."""
+    steps, t0 = 200, time.perf_counter()
+    start = run.seconds
+    saved = shown = t0
+    pool = None if workers == 1 else multiprocessing.get_context().Pool(workers, initializer=_worker_signals)
+    try:
+        while not run.st["done"].all():
+            if minutes is not None and run.seconds >= 60 * minutes:
+                log(f"wall-clock budget of {minutes} min reached")
+                break
+            ts = time.perf_counter()
+            run.advance(steps, pool, min(workers, int(np.count_nonzero(~run.st["done"]))))
+            took = time.perf_counter() - ts
+            run.seconds = start + time.perf_counter() - t0
+            # segment length for the next one: ~ONLINE_SEGMENT_SECONDS, changing by at most 4x
+            steps = int(np.clip(steps * ONLINE_SEGMENT_SECONDS / max(took, 1e-3), steps / 4, steps * 4)) + 1
+            if time.perf_counter() - shown >= PROGRESS_SECONDS or run.st["done"].all():
+                log(run.progress())
+                shown = time.perf_counter()
+            if checkpoint and time.perf_counter() - saved >= 60 * checkpoint_minutes:
+                save_online_checkpoint(checkpoint, run)
+                saved = time.perf_counter()
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    return run
+
+
+CONFIRM_STREAMS = 100     # fresh streams a perfect network must also complete before we report it
+
+
+def confirm(P, cfg, seed, variants, n=CONFIRM_STREAMS):
+    """How many of n fresh free-running streams (a purpose no training or test drew from)
+    each network of one row and seed completes; NMSD and PFG: every possible stream."""
+    tests = {seed: fresh_streams(cfg, seed, ONLINE_CONFIRM, 0, n)}
+    periods, _, _ = free_run(P, cell_of(cfg), [(seed, v) for v in variants], tests, TASKS[cfg.task].tolerance(cfg))
+    return [int(np.sum(p == tests[seed].info["periods"])) for p in periods], periods.shape[1]
+
+
+def online_results(run, confirm_n=CONFIRM_STREAMS):
+    """Per network: found perfect after how many training streams (None: not within the
+    streams it ran), streams run, the test streams' sizes, and the confirmation on fresh streams."""
+    st, out = run.st, []
+    P = unpack(st["theta"], run.H, run.n_in)
+    for k, (row, cfg, seed, variant) in enumerate(run.nets):
+        won = bool(st["learned_at"][k] >= 0)
+        m = {"row": row, "seed": seed, "variant": variant, "streams": int(st["learned_at"][k]) if won else None,
+             "streams_run": int(st["j"][k]), "test_best": int(st["test_best"][k]), "test_last": int(st["test_last"][k])}
+        if won:
+            (m["confirmed"],), m["confirm_streams"] = confirm({n: v[k:k + 1] for n, v in P.items()}, cfg, seed,
+                                                             [variant], confirm_n)
+        out.append(m)
+    return out, P
+
+
+def online_row_summary(members, variants):
+    """Per variant: networks, perfect on the tests, confirmed on every fresh stream, training
+    streams to perfect (mean, std), and the streams the others ran without learning."""
+    out = {}
+    for v in variants:
+        ms = [m for m in members if m["variant"] == v]
+        won = [m for m in ms if m["streams"] is not None]
+        st = np.array([m["streams"] for m in won], float)
+        lost = [m["streams_run"] for m in ms if m["streams"] is None]
+        out[v] = {"n": len(ms), "perfect": len(won), "percent": 100.0 * len(won) / len(ms),
+                  "confirmed": sum(m["confirmed"] == m["confirm_streams"] for m in won),
+                  "streams_mean": float(st.mean()) if len(won) else None,
+                  "streams_std": float(st.std(ddof=1)) if len(won) > 1 else None,
+                  "not_learned_within": [min(lost), max(lost)] if lost else None,
+                  "test_best_median": float(np.median([m["test_best"] for m in ms]))}
+    return out
+
+
+ONLINE_STATE_VERSION = 1
+
+
+def save_online_checkpoint(path, run):
+    """The whole run (state arrays, networks, progress) in one .npz, written atomically."""
+    meta = json.dumps({"version": ONLINE_STATE_VERSION, "budget": run.budget, "table": run.table, "steps": run.steps,
+                       "seconds": run.seconds, "nets": [[r, config_dict(c), s, v] for r, c, s, v in run.nets]})
+    atomic_write(path, lambda f: np.savez(f, meta=np.array(meta), **{"st_" + k: v for k, v in run.st.items()}))
+
+
+def load_online_checkpoint(path):
+    """-> OnlineRun as saved. ValueError with one clear line if the file is unusable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            st = {k[3:]: z[k] for k in z.files if k.startswith("st_")}
+        if meta.get("version") != ONLINE_STATE_VERSION:
+            raise ValueError(f"checkpoint {path!r} is of version {meta.get('version')!r}; "
+                             f"this code reads version {ONLINE_STATE_VERSION}")
+        nets = [(r, config_from_dict(c), s, v) for r, c, s, v in meta["nets"]]
+    except OSError as e:
+        raise ValueError(f"checkpoint {path!r} cannot be read ({e.strerror or e})")
+    except (KeyError, TypeError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path!r} is not an online checkpoint written by --checkpoint ({type(e).__name__})")
+    fresh = online_state([(c, s, v) for _, c, s, v in nets[:1]], meta["budget"])
+    if set(st) != set(fresh) or any(st[k].dtype != fresh[k].dtype or st[k].shape[:-1] != fresh[k].shape[:-1]
+                                    or st[k].shape[-1] != len(nets) for k in ("theta", "s", "dS", "j")):
+        raise ValueError(f"checkpoint {path!r}: its arrays do not match its networks (damaged or foreign file)")
+    return OnlineRun(nets, meta["budget"], meta["table"], st, meta["steps"], meta["seconds"])
 
 
 # ----------------------------------------------------------------------------
@@ -1382,12 +1970,20 @@ RECIPE = dict(hidden=1,                 # one memory block with one cell, as the
               seeds=tuple(range(10)))
 READOUT_OF = {"nmsd": "sigmoid", "cmsd": "sigmoid", "gts": "sigmoid", "pfg": "linear"}   # the paper's
 BATCH_OF = {"nmsd": 16, "cmsd": 8, "gts": 4, "pfg": 1}   # PFG streams are all the same: one suffices
+# The paper's own learning (Section 4.1): its one-cell network and initialisation, training
+# streams of up to 100 periods, alpha 1e-5 and the task's momentum (MOMENTUM_OF)
+ONLINE_RECIPE = dict(learning="online", cell="paper", hidden=1, periods=100, seeds=tuple(range(10)))
 
 
 def row_config(**row):
-    """The Config of one table row: the recipe, the task's output unit and batch, the row."""
+    """The Config of one table row: the recipe of its learning mode (batch unless the row
+    says online), the task's output unit, batch size or momentum, then the row itself."""
     task = row["task"]
-    return Config(**{**RECIPE, "readout": READOUT_OF[task], "batch": BATCH_OF[task], **row})
+    if row.get("learning") == "online":
+        base = {**ONLINE_RECIPE, "readout": READOUT_OF[task], "momentum": MOMENTUM_OF[task]}
+    else:
+        base = {**RECIPE, "readout": READOUT_OF[task], "batch": BATCH_OF[task]}
+    return Config(**{**base, **row})
 
 
 ROW_FIELDS = ("task", "F", "delays", "func")     # what a table row sets
@@ -1433,6 +2029,32 @@ TABLES = {
                    _row("pfg", {"vanilla": (0, "> 10000", "-"), "peep": (20, "748 ± 278", "0.12 ± 0.012")},
                         func="rect", F=25)]},
 }
+
+
+T2 = [("0-1", 100, "48 ± 12", 100, "46 ± 14"), ("0-2", 100, "25 ± 4", 100, "10.3 ± 3.3"),
+      ("0-3", 100, "12.3 ± 2.4", 100, "7.4 ± 2.2"), ("0-4", 100, "8.5 ± 1.3", 100, "3.6 ± 0.4"),
+      ("0-5", 100, "4.5 ± 0.4", 100, "6.0 ± 1.4"), ("0-6", 100, "6.1 ± 1.0", 100, "7.1 ± 2.8"),
+      ("0-7", 100, "8.5 ± 2.9", 70, "15 ± 6.5"), ("0-8", 100, "14.1 ± 4.2", 50, "22 ± 9"),
+      ("0-9", 90, "39 ± 28", 50, "33 ± 17"), ("0-10", 60, "23 ± 5", 20, "395 ± 167"),
+      ("0,2", 100, "33 ± 8", 100, "18 ± 5"), ("0,3", 100, "12.5 ± 4.2", 100, "23 ± 6"),
+      ("0,4", 100, "12.1 ± 2.8", 100, "13.7 ± 2.7"), ("0,5", 100, "8.5 ± 2.3", 100, "10.4 ± 2.0"),
+      ("0,6", 100, "7.7 ± 1.5", 100, "12.7 ± 3.1"), ("0,7", 100, "7.7 ± 1.5", 100, "14.5 ± 6.0"),
+      ("0,8", 100, "7.5 ± 2.0", 100, "6.3 ± 1.3"), ("0,9", 100, "5.8 ± 1.6", 100, "7.5 ± 1.6"),
+      ("0,10", 100, "5.6 ± 0.9", 100, "6.7 ± 1.7")]
+TABLES["2"] = {"title": "Table 2: NMSD F=10, many delay sets, linear output",
+               "rows": [_row("nmsd", {"vanilla": (a, b, "-"), "peep": (c, d, "-")}, F=10,
+                             delays=tuple(range(int(k[2:]) + 1)) if "-" in k else (0, int(k[2:])), readout="linear")
+                        for k, a, b, c, d in T2]}
+# Without a forget gate (its activation pinned to 1.0), on the F = 10 rows of Table 3 and of
+# Figure 7. The paper: PFG never learned for more than two successive periods; GTS never
+# learned from scratch.
+NEVER = (0, "never", "-")
+TABLES["3nf"] = {"title": "Table 3 rows F=10 without forget gate (paper: never more than two periods)",
+                 "rows": [_row("pfg", {"vanilla": NEVER, "peep": NEVER}, func=f, F=10, forget=False)
+                          for f in ("cos", "tri", "rect")]}
+TABLES["gtsnf"] = {"title": "Figure 7 rows F=10 without forget gate (paper: never learned from scratch)",
+                   "rows": [_row("gts", {"vanilla": NEVER, "peep": NEVER}, F=10, delays=d, forget=False)
+                            for d in ((0,), (0, 1), (0, 1, 2))]}
 
 
 # Rows from the tables above on which the recipe was chosen, on seeds 100-104 (README)
@@ -1515,6 +2137,84 @@ def table_markdown(doc):
             cells = [r["label"], v, f"{p[0]}", p[1]] + ([p[2]] if pfg else []) \
                 + [f"{s['percent']:.0f}", _mean_std(s, "streams", 1e3, ".1f")] \
                 + ([_mean_std(s, "rmse", 1, ".3f")] if pfg else []) + [f"{s['periods_median']:.0f}"]
+            out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def table_nets(name, given, rows=None):
+    """[(row index, cfg, seed, variant)] of a table's rows (`rows`: 1-based numbers, or all),
+    the flags given over each row's recipe."""
+    spec = TABLES[name]["rows"]
+    nets = []
+    for k in (range(len(spec)) if rows is None else [r - 1 for r in rows]):
+        if not 0 <= k < len(spec):
+            raise ValueError(f"rows: table {name} has rows 1-{len(spec)}, not {k + 1}")
+        cfg = row_config(**{**spec[k]["config"], **given})
+        cfg.validate()
+        nets += [(k, cfg, s, v) for s, v in members_of(cfg)]
+    return nets
+
+
+def online_doc(run, members):
+    """The results file of an online run: per row its networks, their summary and the paper's numbers."""
+    rows = []
+    for k in sorted({r for r, _, _, _ in run.nets}):
+        cfg = next(c for r, c, _, _ in run.nets if r == k)
+        ms = [m for m in members if m["row"] == k]
+        rows.append({"row": k + 1, "label": row_label(cfg), "config": config_dict(cfg),
+                     "paper": TABLES[run.table]["rows"][k]["paper"] if run.table else None,
+                     "ours": online_row_summary(ms, cfg.variants), "members": ms})
+    return {"table": run.table, "title": TABLES[run.table]["title"] if run.table else rows[0]["label"],
+            "learning": "online", "budget": run.budget, "steps": run.steps, "seconds": run.seconds,
+            "finished": bool(run.st["done"].all()), "rows": rows, "env": environment()}
+
+
+def merge_docs(docs):
+    """One online results file from shards of one table (disjoint rows or seeds)."""
+    head = docs[0]
+    for d in docs:
+        if d.get("learning") != "online" or d["table"] != head["table"] or d["budget"] != head["budget"]:
+            raise ValueError("merge takes online results files of one table and budget")
+    rows, seen = {}, set()
+    for d in docs:
+        for r in d["rows"]:
+            row = rows.setdefault(r["row"], {**r, "members": []})
+            for m in r["members"]:
+                if (m["row"], m["seed"], m["variant"]) in seen:
+                    raise ValueError(f"merge: row {r['row']} seed {m['seed']} {m['variant']} is in two files")
+                seen.add((m["row"], m["seed"], m["variant"]))
+                row["members"].append(m)
+    for row in rows.values():
+        row["members"].sort(key=lambda m: (m["seed"], VARIANTS.index(m["variant"])))
+        row["ours"] = online_row_summary(row["members"], sorted({m["variant"] for m in row["members"]},
+                                                               key=VARIANTS.index))
+    return {**head, "rows": [rows[k] for k in sorted(rows)], "steps": max(d["steps"] for d in docs),
+            "seconds": sum(d["seconds"] for d in docs), "finished": all(d["finished"] for d in docs),
+            "env": [d["env"] for d in docs]}
+
+
+def online_markdown(doc, batch=None):
+    """Per row and variant: the paper's numbers, the batch recipe's (if its results file is
+    given), and the online algorithm's: perfect on the tests, confirmed on fresh streams,
+    training streams to perfect, and how far the others got."""
+    head = ["row", "variant", "paper % perfect", "paper streams [10^3]"] + (["batch recipe perfect"] if batch else []) \
+        + ["online perfect", f"confirmed ({CONFIRM_STREAMS} fresh streams)", "online streams [10^3]",
+           "not learned within [10^3]", "median best test periods"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    theirs = {r["label"]: r["ours"] for r in batch["rows"]} if batch else {}
+    for r in doc["rows"]:
+        for v in ("vanilla", "peep"):
+            if v not in r["ours"]:
+                continue
+            s = r["ours"][v]
+            p = r["paper"][v] if r["paper"] else ("-", "-")
+            b = theirs.get(r["label"], {}).get(v)
+            lost = s["not_learned_within"]
+            cells = [r["label"], v, f"{p[0]}", p[1]] + ([f"{b['perfect']}/{b['n']}" if b else "-"] if batch else []) \
+                + [f"{s['perfect']}/{s['n']}", f"{s['confirmed']}/{s['perfect']}", _mean_std(s, "streams", 1e3, ".1f"),
+                   "-" if lost is None else (f"{lost[0] / 1e3:.3g}" if lost[0] == lost[1]
+                                             else f"{lost[0] / 1e3:.3g}-{lost[1] / 1e3:.3g}"),
+                   f"{s['test_best_median']:.0f}"]
             out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -1696,12 +2396,23 @@ FLAGS = [
     ("grad", dict(choices=GRADS, help="bptt: the full gradient (default); truncated: the paper's error "
                   "truncation (not a true gradient, so --gradcheck does not apply to it)")),
     ("tol", dict(type=nonneg_int, help="msd: also report the solve rate within +-TOL steps (default {d})")),
+    ("forget", dict(choices=("yes", "no"), help="no: the cell without a forget gate, its activation pinned to "
+                    "1.0 (default yes)")),
+    ("learning", dict(choices=LEARNING, help="batch: Adam on batches of streams, BPTT (default); online: the "
+                      "paper's own learning (paper tasks): truncated RTRL, a momentum step after every target, "
+                      "streams cut at the first error, a test after every training stream")),
+    ("alpha", dict(type=positive_float, help="online: learning rate (default {d})")),
+    ("momentum", dict(type=_number(float, 0, False), help="online: momentum in [0, 1) (default: the paper's, "
+                      + ", ".join(f"{k} {v}" for k, v in MOMENTUM_OF.items()) + ")")),
+    ("budget", dict(type=positive_int, help="online: training streams per network at most (default {d}; the "
+                    "paper: 10^7, 10^8 for NMSD/MSD)")),
 ]
 
 
-def task_defaults(task):
-    """The Config a task starts from: Config() for msd, the table recipe for the paper's tasks."""
-    return Config() if task == "msd" else row_config(task=task)
+def task_defaults(task, learning="batch"):
+    """The Config a task starts from: Config() for msd, the tables' recipe of the learning
+    mode for the paper's tasks."""
+    return Config() if task == "msd" else row_config(task=task, learning=learning)
 
 
 def add_config_args(p, variants=True):
@@ -1731,8 +2442,9 @@ def add_config_args(p, variants=True):
 def explicit_fields(a):
     """The Config fields given on the command line."""
     out = {name: getattr(a, name) for name, _ in FLAGS if getattr(a, name) is not None}
-    if "stop_on_error" in out:
-        out["stop_on_error"] = out["stop_on_error"] == "yes"
+    for name in ("stop_on_error", "forget"):
+        if name in out:
+            out[name] = out[name] == "yes"
     for name in ("seeds", "variants"):
         if getattr(a, name, None) is not None:
             out[name] = tuple(getattr(a, name))
@@ -1741,7 +2453,7 @@ def explicit_fields(a):
 
 def config_from_args(a):
     """Flags given on the command line over the task's defaults."""
-    return dataclasses.replace(task_defaults(a.task or "msd"), **explicit_fields(a))
+    return dataclasses.replace(task_defaults(a.task or "msd", a.learning or "batch"), **explicit_fields(a))
 
 
 def main(argv=None):
@@ -1771,6 +2483,20 @@ def main(argv=None):
                    help="print milliseconds per training iteration for 1 and 14 models")
     p.add_argument("--report", metavar="JSON",
                    help="print the markdown tables of a results file written by --json, and exit")
+    g = p.add_argument_group("online runs (--learning online)")
+    g.add_argument("--rows", type=parse_seeds, metavar="LIST",
+                   help="with --table: only these rows (1-based, e.g. 1-3), to split a table into shards")
+    g.add_argument("--budget-minutes", type=positive_float, metavar="MIN",
+                   help="stop after this much wall clock (a resumed run counts its earlier time); the "
+                        "table then says how many streams each unfinished network ran")
+    g.add_argument("--checkpoint", metavar="PATH", help="save the whole run here (.npz, atomically) every "
+                   "--checkpoint-minutes and at the end, for --resume")
+    g.add_argument("--checkpoint-minutes", type=positive_float, default=5.0, metavar="MIN",
+                   help="minutes between checkpoints (default %(default)s)")
+    g.add_argument("--resume", metavar="PATH", help="continue the run saved in this checkpoint, bit for bit, "
+                   "and keep checkpointing to it")
+    g.add_argument("--merge", nargs="+", metavar="JSON", help="merge the results files of shards of one "
+                   "table (--rows, --seeds) into --json PATH")
     a = p.parse_args(argv)
 
     if a.gradcheck:
@@ -1787,6 +2513,10 @@ def main(argv=None):
         return 0
     # user errors: one line, exit 2, before anything runs or is written
     given = explicit_fields(a)
+    if a.merge:
+        return merge_main(p, a)
+    if a.resume or given.get("learning") == "online":
+        return online_main(p, a, given)
     try:
         if a.load:
             cfg, P, members = load_checkpoint(a.load)
@@ -1845,6 +2575,96 @@ def main(argv=None):
         print(f"wrote {a.json}")
     if a.save:
         save_checkpoint(a.save, cfg, P, members_of(cfg))
+        print(f"wrote {a.save}")
+    return 0
+
+
+def merge_main(p, a):
+    try:
+        if not a.json:
+            raise ValueError("--merge writes its result to --json PATH; give one")
+        check_output_path(a.json)
+        docs = []
+        for path in a.merge:
+            try:
+                with open(path) as f:
+                    docs.append(json.load(f))
+            except OSError as e:
+                raise ValueError(f"cannot read {path!r} ({e.strerror or e})")
+            except json.JSONDecodeError:
+                raise ValueError(f"{path!r} is not JSON")
+        doc = merge_docs(docs)
+    except (ValueError, KeyError, TypeError) as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    print(online_markdown(doc))
+    write_json(a.json, doc)
+    print(f"wrote {a.json}")
+    return 0
+
+
+def online_main(p, a, given):
+    """--learning online: train a row (or a table's rows) with the paper's algorithm."""
+    try:
+        if a.resume:
+            if given or a.table or a.rows:
+                raise ValueError("--resume continues the run as saved; drop "
+                                 + ", ".join(["--" + f.replace("_", "-") for f in sorted(given)]
+                                             + (["--table"] if a.table else []) + (["--rows"] if a.rows else [])))
+            run = load_online_checkpoint(a.resume)
+        else:
+            if a.table:
+                fixed = sorted(set(given) & set(ROW_FIELDS))
+                if fixed:
+                    raise ValueError(f"--table sets {', '.join(ROW_FIELDS)} per row; drop "
+                                     f"{', '.join('--' + f.replace('_', '-') for f in fixed)}")
+                nets = table_nets(a.table, given, a.rows)
+            else:
+                if a.rows:
+                    raise ValueError("--rows selects rows of a --table")
+                cfg = config_from_args(a)
+                cfg.validate()
+                nets = [(0, cfg, s, v) for s, v in members_of(cfg)]
+            run = OnlineRun(nets, nets[0][1].budget, a.table)
+        for path in (a.json, a.save, a.checkpoint):
+            if path:
+                check_output_path(path)
+    except ValueError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    ckpt = a.checkpoint or a.resume
+    rows = sorted({r for r, _, _, _ in run.nets})
+    print(f"online learning: {len(run.nets)} networks ({len(rows)} row(s) x seeds x variants), budget "
+          f"{run.budget} training streams each" + (f" or {a.budget_minutes} min" if a.budget_minutes else "")
+          + f", {min(a.workers, len(run.nets))} process(es)" + (f", resuming at step {run.steps}" if a.resume else ""),
+          flush=True)
+    seen = []
+
+    def on_term(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        train_online(run, a.workers, a.budget_minutes, ckpt, a.checkpoint_minutes)
+        members, P = online_results(run)
+    except KeyboardInterrupt:
+        kept = f"{ckpt} holds the run as last saved" if ckpt and os.path.exists(ckpt) else "nothing written"
+        print(f"interrupted at step {run.steps}; {kept}", file=sys.stderr)
+        return 128 + (seen[0] if seen else signal.SIGINT)
+    except DivergenceError as e:
+        p.exit(3, f"{p.prog}: {e}\n")
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    doc = online_doc(run, members)
+    print(online_markdown(doc))
+    print(f"{run.steps} steps in {run.seconds:.0f}s" + ("" if doc["finished"] else "; some networks unfinished"))
+    if ckpt:
+        save_online_checkpoint(ckpt, run)
+        print(f"wrote {ckpt}")
+    if a.json:
+        write_json(a.json, doc)
+        print(f"wrote {a.json}")
+    if a.save:
+        save_table_params(a.save, [{n: v[[k for k, net in enumerate(run.nets) if net[0] == r]] for n, v in P.items()}
+                                   for r in rows])
         print(f"wrote {a.save}")
     return 0
 

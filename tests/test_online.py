@@ -1,0 +1,287 @@
+"""The paper's online learning: its gradient, its streams, its runs (ensembles, shards,
+checkpoints, interrupts) and its command line."""
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import timing_counting_spikes as tcs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "timing_counting_spikes.py"), *args],
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def online(task, **kw):
+    return tcs.Config(**{**dict(task=task, hidden=2, cell="paper", readout=tcs.READOUT_OF[task],
+                                learning="online", periods=3, test_periods=4, test_streams=2), **kw})
+
+
+def nets_of(st, cfg):
+    return tcs.OnlineNets(st, tcs.LAYOUT_OF[cfg.task], tcs.cell_of(cfg), cfg.hidden, tcs.TASKS[cfg.task].n_in)
+
+
+CASES = [("gts", dict(F=5, delays=(0, 1, 2))), ("cmsd", dict(F=4, delays=(0, 1, 2))),
+         ("nmsd", dict(F=5, delays=(0, 1, 2))), ("pfg", dict(F=6, func="tri")),
+         ("gts", dict(F=5, delays=(0, 1), cell="modern", readout="linear")),
+         ("pfg", dict(F=6, func="rect", forget=False)), ("gts", dict(F=5, delays=(0, 1, 2), forget=False))]
+
+
+@pytest.mark.parametrize("variant", tcs.VARIANTS)
+@pytest.mark.parametrize("task,kw", CASES)
+def test_online_gradient_over_a_stream_equals_the_truncated_gradient(task, kw, variant):
+    """With the weights held fixed, dE/dtheta summed over one training stream by the forward
+    RTRL partials equals the batched engine's truncated gradient on the same stream."""
+    cfg = online(task, **kw)
+    st = tcs.online_state([(cfg, 3, variant)], budget=10)
+    st["theta"] += 0.5 * np.random.default_rng(1).standard_normal(st["theta"].shape) * st["gmask"]
+    st["tol"][:] = 10.0                       # no early stop: the stream runs all its periods
+    st["alpha"][:] = 0.0                      # weights fixed
+    net = nets_of(st, cfg)
+    net.gsum = np.zeros_like(st["theta"])
+    theta0 = st["theta"].copy()
+    steps = 0
+    while st["j"][0] == 0:
+        net.step()
+        steps += 1
+    assert np.array_equal(st["theta"], theta0)
+    # the same stream from the task's own generator
+    periods = 1 if task == "nmsd" else cfg.periods
+    if task == "pfg":
+        b = tcs.PFG.streams(cfg, 1, periods)
+    else:
+        b = tcs.TASKS[task].streams(cfg, tcs.stream_delays(cfg, 3, tcs.ONLINE_TRAIN, 0, [0], periods), steps)
+    assert len(b.d) == steps
+    P = tcs.unpack(theta0, cfg.hidden, tcs.TASKS[task].n_in)
+    _, want, _ = tcs.loss_and_grads(P, b.x[:, :, None], b.d[:, None], np.array([variant == "peep"]),
+                                    cell=dataclasses.replace(tcs.cell_of(cfg), grad="truncated"),
+                                    mask=None if b.mask is None else b.mask[:, None])
+    got = tcs.unpack(net.gsum, cfg.hidden, tcs.TASKS[task].n_in)
+    for k in tcs.PARAMS:
+        np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-12, err_msg=k)
+    assert max(np.max(np.abs(want[k])) for k in ("Wh", "b", "Wy")) > 1e-3     # a gradient that says something
+
+
+def test_pack_unpack_round_trip():
+    cfg = online("gts", F=5, delays=(0, 1))
+    P = tcs.stack([tcs.init_member(cfg, s, v) for s in (0, 1) for v in tcs.VARIANTS])
+    back = tcs.unpack(tcs.pack(P), cfg.hidden, 1)
+    for k in tcs.PARAMS:
+        np.testing.assert_array_equal(back[k], P[k])
+
+
+def mixed_run():
+    """Two GTS rows x two seeds x both variants, with streams that end often."""
+    rows = [online("gts", F=4, delays=(0,)), online("gts", F=5, delays=(0, 1, 2))]
+    return [(r, c, s, v) for r, c in enumerate(rows) for s in (0, 1) for v in tcs.VARIANTS]
+
+
+def excite(run):
+    """Larger steps, so that a few hundred steps move the weights far."""
+    run.st["alpha"][:] = 0.05
+    run.st["mu"][:] = 0.5
+
+
+def test_network_in_an_ensemble_equals_its_solo_run():
+    nets = mixed_run()
+    whole = tcs.OnlineRun(nets, budget=10 ** 6)
+    excite(whole)
+    whole.st["cm"][:] = 0.5
+    nets_of(whole.st, nets[0][1]).run(600)
+    for k in (0, 5, 7):
+        solo = tcs.OnlineRun([nets[k]], budget=10 ** 6)
+        excite(solo)
+        solo.st["cm"][:] = 0.5
+        nets_of(solo.st, nets[k][1]).run(600)
+        for name in ("theta", "vel", "s", "dS", "j", "q", "learned_at", "test_best"):
+            assert np.array_equal(whole.st[name][..., k], solo.st[name][..., 0]), name
+        assert solo.st["j"][0] > 20                    # it ran many streams
+
+
+def test_peepholes_held_at_zero_equal_the_vanilla_network():
+    """Fair ablation: same initial shared weights, same streams; with its peepholes at zero
+    and untrained, the peephole network follows the vanilla one bit for bit."""
+    cfg = online("gts", F=5, delays=(0, 1, 2))
+    run = tcs.OnlineRun([(0, cfg, 3, "peep"), (0, cfg, 3, "vanilla")], budget=10 ** 6)
+    K, _ = tcs.online_layout(cfg.hidden, 1)
+    peep_rows = run.st["gmask"][:, 0] != run.st["gmask"][:, 1]
+    assert peep_rows.sum() == 3 * cfg.hidden                  # p_i, p_f, p_o
+    assert np.array_equal(run.st["theta"][~peep_rows, 0], run.st["theta"][~peep_rows, 1])
+    run.st["theta"][peep_rows, 0] = 0.0
+    run.st["gmask"][peep_rows, 0] = 0.0
+    excite(run)
+    nets_of(run.st, cfg).run(500)
+    for name in ("theta", "s", "j", "test_best"):
+        assert np.array_equal(run.st[name][..., 0], run.st[name][..., 1]), name
+    assert run.st["j"][0] > 10
+
+
+def test_streams_of_one_seed_are_shared_and_of_other_seeds_differ():
+    cfg = online("gts", F=5, delays=(0, 1, 2))
+    a = tcs.stream_delays(cfg, 3, tcs.ONLINE_TRAIN, 7, [0], 200)
+    assert np.array_equal(a, tcs.stream_delays(cfg, 3, tcs.ONLINE_TRAIN, 7, [0], 200))
+    for other in (tcs.stream_delays(cfg, 4, tcs.ONLINE_TRAIN, 7, [0], 200),
+                  tcs.stream_delays(cfg, 3, tcs.ONLINE_TRAIN, 8, [0], 200),
+                  tcs.stream_delays(cfg, 3, tcs.ONLINE_TEST, 7, [0], 200)):
+        assert np.mean(a == other) < 0.5
+    counts = np.bincount(tcs.stream_delays(cfg, 3, tcs.ONLINE_TRAIN, 0, range(50), 200).ravel(), minlength=3)
+    assert np.all(np.abs(counts / counts.sum() - 1 / 3) < 0.02)          # uniform over the set
+
+
+def test_a_network_that_is_never_wrong_is_perfect_after_one_training_stream():
+    """Training stream of 3 periods, then 2 test streams of 4 periods: perfect, learned at 1."""
+    cfg = online("gts", F=5, delays=(0,))
+    run = tcs.OnlineRun([(0, cfg, 0, "peep")], budget=100)
+    run.st["tol"][:] = 10.0
+    net = nets_of(run.st, cfg)
+    net.run(5 * 3 + 2 * 5 * 4 - 1)
+    assert not run.st["done"][0]
+    net.run(1)
+    assert run.st["done"][0] and run.st["learned_at"][0] == 1 and run.st["test_best"][0] == 4
+
+
+def test_a_network_that_is_always_wrong_stops_at_its_budget():
+    """Each stream ends at its first step; after 5 training streams (and their tests) it is done."""
+    cfg = online("nmsd", F=5, delays=(0, 1))
+    run = tcs.OnlineRun([(0, cfg, 0, "vanilla")], budget=5)
+    run.st["tol"][:] = 0.0
+    net = nets_of(run.st, cfg)
+    net.run(200)
+    assert run.st["done"][0] and run.st["learned_at"][0] == -1 and run.st["j"][0] == 5
+
+
+def test_no_forget_gate_pins_it_open_and_never_trains_it():
+    cfg = online("pfg", F=6, func="cos", forget=False)
+    run = tcs.OnlineRun([(0, cfg, 0, "peep")], budget=10 ** 6)
+    excite(run)
+    before = tcs.unpack(run.st["theta"], cfg.hidden, 0)
+    nets_of(run.st, cfg).run(300)
+    after = tcs.unpack(run.st["theta"], cfg.hidden, 0)
+    H = cfg.hidden
+    np.testing.assert_array_equal(after["b"][:, H:2 * H], before["b"][:, H:2 * H])
+    np.testing.assert_array_equal(after["Wh"][:, :, H:2 * H], before["Wh"][:, :, H:2 * H])
+    np.testing.assert_array_equal(after["p_f"], before["p_f"])
+    assert not np.allclose(after["b"][:, :H], before["b"][:, :H])        # the others did train
+    tr = tcs.trace(after, np.zeros((20, 0, 1, 1)), tcs.cell_of(cfg))
+    assert np.all(tr["f"] == 1.0)
+
+
+def test_run_split_into_segments_and_shards_and_resumed_equals_one_go(tmp_path):
+    nets = mixed_run()
+    one = tcs.OnlineRun(nets, budget=300)
+    excite(one)
+    one.advance(2000, None, 1)
+    two = tcs.OnlineRun(nets, budget=300)
+    excite(two)
+    two.advance(700, None, 3)
+    tcs.save_online_checkpoint(str(tmp_path / "c.npz"), two)
+    three = tcs.load_online_checkpoint(str(tmp_path / "c.npz"))
+    assert three.steps == 700
+    three.advance(1300, None, 2)
+    for name in one.st:
+        assert np.array_equal(one.st[name], three.st[name]), name
+
+
+def test_workers_do_not_change_online_results():
+    nets = mixed_run()
+    runs = []
+    for workers in (1, 2):
+        run = tcs.OnlineRun(nets, budget=50)
+        excite(run)
+        tcs.train_online(run, workers, log=lambda line: None)
+        runs.append(run)
+    assert runs[0].st["done"].all()
+    for name in runs[0].st:
+        assert np.array_equal(runs[0].st[name], runs[1].st[name]), name
+
+
+def test_confirmation_runs_fresh_streams():
+    cfg = online("gts", F=5, delays=(0, 1), test_periods=20)
+    fresh = tcs.fresh_streams(cfg, 0, tcs.ONLINE_CONFIRM, 0, 30)
+    assert fresh.d.shape[1] == 30 and fresh.info["periods"] == 20
+    test = tcs.fresh_streams(cfg, 0, tcs.ONLINE_TEST, 0, 30)
+    assert not np.array_equal(fresh.x[:100], test.x[:100])
+    # a network whose output is 0 misses every first spike: confirmed on none
+    P = tcs.stack([tcs.init_member(cfg, 0, "peep")])
+    P["Wy"][:], P["by"][:] = 0.0, -20.0
+    assert tcs.confirm(P, cfg, 0, ["peep"], 30) == ([0], 30)
+
+
+def test_cli_online_run_writes_json_checkpoint_and_merges(tmp_path):
+    outs = []
+    for seed in ("0", "1"):
+        j, c = str(tmp_path / f"s{seed}.json"), str(tmp_path / f"s{seed}.npz")
+        r = cli("--task", "nmsd", "--learning", "online", "--F", "4", "--seeds", seed, "--budget", "40",
+                "--alpha", "0.01", "--json", j, "--checkpoint", c, "--workers", "1")
+        assert r.returncode == 0, r.stderr
+        assert "| NMSD F=4 I in {0,1} | peep |" in r.stdout
+        doc = json.load(open(j))
+        assert doc["learning"] == "online" and doc["finished"] and len(doc["rows"][0]["members"]) == 2
+        for m in doc["rows"][0]["members"]:
+            assert m["streams_run"] == 40 or m["streams"] is not None
+        outs.append(j)
+    merged = str(tmp_path / "m.json")
+    r = cli("--merge", *outs, "--json", merged)
+    assert r.returncode == 0, r.stderr
+    doc = json.load(open(merged))
+    assert [m["seed"] for m in doc["rows"][0]["members"]] == [0, 0, 1, 1]
+    assert sum(s["n"] for s in doc["rows"][0]["ours"].values()) == 4
+    r = cli("--merge", outs[0], outs[0], "--json", merged)
+    assert r.returncode == 2 and "is in two files" in r.stderr
+    # the checkpoint resumes (a finished run stays finished), and refuses new settings
+    r = cli("--resume", str(tmp_path / "s0.npz"), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    r = cli("--resume", str(tmp_path / "s0.npz"), "--alpha", "0.1")
+    assert r.returncode == 2 and "--resume continues the run as saved; drop --alpha" in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--task", "msd", "--learning", "online"], "not msd"),
+    (["--task", "gts", "--learning", "online", "--momentum", "1"], "momentum = 1.0 must lie in [0, 1)"),
+    (["--task", "gts", "--learning", "online", "--rows", "1"], "--rows selects rows of a --table"),
+    (["--table", "gts", "--learning", "online", "--rows", "9"], "has rows 1-7, not 9"),
+    (["--merge", "x.json"], "--json PATH"),
+])
+def test_cli_rejects_bad_online_input_in_one_line(args, needle):
+    r = cli(*args)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_damaged_checkpoint_is_one_line_and_exit_2(tmp_path):
+    cfg = online("gts", F=5)
+    good = str(tmp_path / "c.npz")
+    tcs.save_online_checkpoint(good, tcs.OnlineRun([(0, cfg, 0, "peep")], budget=5))
+    bad = str(tmp_path / "bad.npz")
+    with open(good, "rb") as f, open(bad, "wb") as g:
+        g.write(f.read()[:300])
+    r = cli("--resume", bad)
+    assert r.returncode == 2 and "is not an online checkpoint" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_every_worker_prints_one_line_and_writes_nothing(tmp_path, sig, code):
+    out = str(tmp_path / "o.json")
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "timing_counting_spikes.py"), "--task", "gts",
+                          "--learning", "online", "--budget", "100000000", "--workers", "2", "--json", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    p.send_signal(sig)
+    stdout, stderr = p.communicate(timeout=30)
+    assert p.returncode == code, stderr
+    assert stderr.strip().startswith("interrupted at step") and "nothing written" in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert not os.path.exists(out) and not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
+    # no worker outlives it
+    time.sleep(0.5)
+    ps = subprocess.run(["ps", "-eo", "ppid,pid"], capture_output=True, text=True).stdout.split("\n")[1:]
+    assert not [line for line in ps if line.split() and line.split()[0] == str(p.pid)]
