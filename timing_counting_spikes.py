@@ -2314,6 +2314,35 @@ def bench(cfg, iters=200, repeats=3, log=print):
     return rows
 
 
+def bench_online(steps=3000, repeats=3, log=print):
+    """One online step of Table 1's 140 networks (7 rows x 10 seeds x 2 variants) in one
+    process: from the start of training, when streams are a few steps long and some end at
+    every step, and with no stream ending (tolerance and stream length raised): the cost
+    of the step itself. Median and fastest of `repeats` runs of `steps` steps."""
+    nets = table_nets("1", {"learning": "online"})
+    cfg = nets[0][1]
+    log(f"online benchmark: {len(nets)} networks (Table 1), one process, {steps} steps per run, "
+        f"median and fastest of {repeats} runs")
+    log(f"{'case':<38} {'us/step':>8} {'M net-steps/s':>14} {'streams/s':>10}")
+    rows = []
+    for case, endless in (("from the start of training", False), ("no stream ending", True)):
+        times, streams = [], 0
+        for _ in range(repeats):
+            run = OnlineRun(nets, cfg.budget)
+            if endless:
+                run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
+            net = OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
+            t0 = time.perf_counter()
+            net.run(steps)
+            times.append(time.perf_counter() - t0)
+            streams = int(run.st["j"].sum())
+        med = float(np.median(times))
+        rows.append((case, med / steps * 1e6, min(times) / steps * 1e6, len(nets) * steps / med, streams / med))
+        log(f"{case:<38} {rows[-1][1]:>8.1f} {rows[-1][3] / 1e6:>14.2f} {rows[-1][4]:>10.0f}   "
+            f"(fastest {rows[-1][2]:.1f} us/step)")
+    return rows
+
+
 # ----------------------------------------------------------------------------
 # Command line.
 
@@ -2559,6 +2588,7 @@ def main(argv=None):
         return 0
     if a.bench:
         bench(cfg)
+        bench_online()
         return 0
     task = f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}]" if cfg.task == "msd" else row_label(cfg)
     print(f"training {len(members_of(cfg))} model(s): seeds {list(cfg.seeds)} x {list(cfg.variants)}, "
