@@ -285,3 +285,30 @@ def test_a_signal_ends_every_worker_prints_one_line_and_writes_nothing(tmp_path,
     time.sleep(0.5)
     ps = subprocess.run(["ps", "-eo", "ppid,pid"], capture_output=True, text=True).stdout.split("\n")[1:]
     assert not [line for line in ps if line.split() and line.split()[0] == str(p.pid)]
+
+
+def test_report_prints_every_kind_of_results_file(tmp_path):
+    run = tcs.OnlineRun([(0, online("nmsd", F=4), 0, v) for v in tcs.VARIANTS], budget=3)
+    tcs.train_online(run, 1, log=lambda line: None)
+    members, _ = tcs.online_results(run)
+    path = str(tmp_path / "o.json")
+    tcs.write_json(path, tcs.online_doc(run, members))
+    for f, needle in ((os.path.join(ROOT, "results", "sweep.json"), "| seed | final MSE peep"),
+                      (os.path.join(ROOT, "results", "table3.json"), "| PFG f_cos F=10 | peep | 100 | 145 ± 32"),
+                      (path, "| NMSD F=4 I in {0,1} | vanilla | - | - | 0/1 |")):
+        r = cli("--report", f)
+        assert r.returncode == 0 and needle in r.stdout, (f, r.stdout[:300], r.stderr)
+    r = cli("--report", path, "--compare", os.path.join(ROOT, "results", "table1.json"))
+    assert r.returncode == 0 and "batch recipe perfect" in r.stdout
+
+
+def test_confirm_counts_a_batch_tables_perfect_networks_on_fresh_streams(tmp_path):
+    out = str(tmp_path / "c.json")
+    r = cli("--confirm", os.path.join(ROOT, "results", "table3"), "--json", out)
+    assert r.returncode == 0, r.stderr
+    doc = json.load(open(out))
+    row = doc["rows"][0]                                   # f_cos F=10: 9 of 10 peephole networks perfect
+    assert row["ours"]["peep"]["perfect"] == 9 and row["ours"]["peep"]["confirmed"] == 9
+    assert all(m["confirm_streams"] == 1 for m in row["members"] if m["streams"] is not None)   # PFG: one stream
+    r = cli("--confirm", str(tmp_path / "missing"))
+    assert r.returncode == 2 and "cannot read the table run" in r.stderr
