@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import zipfile
 
 import imageio.v3 as iio
 import matplotlib
@@ -46,9 +47,9 @@ def load_snapshots(path, cfg):
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             snaps = {name: z[name] for name in tcs.PARAMS}
-    except (OSError, KeyError, ValueError) as e:
-        raise ValueError(f"snapshots {path!r} are not readable ({e})")
-    if meta["config"] != tcs.config_dict(cfg):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"snapshots {path!r} are not readable, or damaged ({type(e).__name__}: {e})")
+    if tcs.config_from_dict(meta["config"]) != cfg:          # as Configs: older files lack newer fields
         raise ValueError(f"snapshots {path!r} come from another configuration; delete the file or "
                          "pass the flags it was made with")
     return meta["members"], snaps

@@ -98,7 +98,6 @@ import sys
 import tempfile
 import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
 from queue import Empty
 
 # Each matrix here is tiny (batch x 4H); BLAS threads only add overhead and
@@ -1533,6 +1532,14 @@ _progress_queue = None      # set in each worker process by _init_worker
 def _init_worker(queue):
     global _progress_queue
     _progress_queue = queue
+    _worker_signals()
+
+
+def _worker_signals():
+    """Workers leave Ctrl-C to the main process, which ends them with SIGTERM (the
+    default action: no handler the main process may have installed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _train_worker(args):
@@ -1578,15 +1585,18 @@ def train_parallel(cfg, workers=1, log=print, quiet_workers=False, snapshots=Fal
             printed += 1
         return True
 
-    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx, initializer=_init_worker,
-                             initargs=(queue,)) as pool:
-        futures = [pool.submit(_train_worker, job) for job in jobs]
-        while queue is not None and not all(f.done() for f in futures):
+    pool = ctx.Pool(len(jobs), initializer=_init_worker, initargs=(queue,))
+    try:                                  # on any exit, Ctrl-C included, no worker outlives this
+        futures = [pool.apply_async(_train_worker, (job,)) for job in jobs]
+        while queue is not None and not all(f.ready() for f in futures):
             collect(0.2)
-        failed = any(f.exception() is not None for f in futures)
+        failed = any(f.ready() and not f.successful() for f in futures)
         while queue is not None and not failed and printed < len(eval_points(cfg)) and collect(5.0):
             pass
-        outs = [f.result() for f in futures]
+        outs = [f.get() for f in futures]
+    finally:
+        pool.terminate()
+        pool.join()
     # put members back in members_of(cfg) order
     flat = [(m, P, k, r) for (P, res), job in zip(outs, jobs)
             for k, (m, r) in enumerate(zip(job[1], res["members"]))]
@@ -1657,13 +1667,6 @@ def _online_segment(job):
     st, layout, cell, H, n_in, steps = job
     OnlineNets(st, layout, cell, H, n_in).run(steps)
     return st
-
-
-def _worker_signals():
-    """Workers leave Ctrl-C to the main process, which ends them with SIGTERM (the
-    default action: no handler the main process may have installed)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def train_online(run, workers=1, minutes=None, checkpoint=None, checkpoint_minutes=5.0, log=print):
@@ -1929,8 +1932,20 @@ def config_from_dict(d):
 
 
 def environment():
-    """Where a result was computed, stored beside it."""
-    return {"python": platform.python_version(), "numpy": np.__version__,
+    """Where a result was computed, stored beside it: training is chaotic, and BLAS and the
+    vectorised exp round differently on other CPUs, so one seed's numbers move with the machine."""
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{blas.get('name')} {blas.get('version')} ({blas.get('openblas configuration', '').strip()})"
+    except (TypeError, KeyError, AttributeError):       # numpy without the dict form
+        blas = "unknown"
+    return {"python": platform.python_version(), "numpy": np.__version__, "blas": blas, "cpu": cpu,
             "machine": platform.machine(), "cpus": os.cpu_count()}
 
 
@@ -1957,8 +1972,8 @@ def load_checkpoint(path):
             P = {k: z[k].astype(np.float64) for k in PARAMS}
     except OSError as e:
         raise ValueError(f"checkpoint {path!r} cannot be read ({e.strerror or e})")
-    except (KeyError, ValueError):
-        raise ValueError(f"{path!r} is not a checkpoint written by --save (an .npz with weights and config)")
+    except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path!r} is not a checkpoint written by --save, or it is damaged ({type(e).__name__})")
     cfg = config_from_dict(meta["config"])
     members = [tuple(m) for m in meta["members"]]
     M, H, n_in = len(members), cfg.hidden, TASKS[cfg.task].n_in
@@ -2642,9 +2657,13 @@ def main(argv=None):
         print(f"table {a.table}: {TABLES[a.table]['title']}; recipe {RECIPE} {given}; "
               f"{a.workers} process(es)", flush=True)
         try:
-            doc, params = run_table(a.table, a.workers, given)
+            done, code = interruptible(lambda: run_table(a.table, a.workers, given),
+                                       lambda: "interrupted; nothing written")
         except DivergenceError as e:
             p.exit(3, f"{p.prog}: {e}\n")
+        if code:
+            return code
+        doc, params = done
         print(table_markdown(doc))
         print(f"table {a.table} took {doc['seconds']:.0f}s")
         if a.json:
@@ -2668,9 +2687,12 @@ def main(argv=None):
           f"{task}, {cfg.cell} cell, H={cfg.hidden}, {cfg.iters} iterations of batch {cfg.batch}, "
           f"lr {cfg.lr}, {min(a.workers, len(members_of(cfg)))} process(es)", flush=True)
     try:
-        P, results = train_parallel(cfg, a.workers)
+        done, code = interruptible(lambda: train_parallel(cfg, a.workers), lambda: "interrupted; nothing written")
     except DivergenceError as e:
         p.exit(3, f"{p.prog}: {e}\n")
+    if code:
+        return code
+    P, results = done
     print(summary_table(cfg, results))
     print(f"trained in {results['seconds']:.1f}s")
     if a.json:
@@ -2680,6 +2702,24 @@ def main(argv=None):
         save_checkpoint(a.save, cfg, P, members_of(cfg))
         print(f"wrote {a.save}")
     return 0
+
+
+def interruptible(work, message):
+    """(work(), None), or on Ctrl-C or SIGTERM one line message() on stderr and (None, exit
+    code 130 or 143). Files are written only after work() returns, so nothing is half-written."""
+    seen = []
+
+    def on_term(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        return work(), None
+    except KeyboardInterrupt:
+        print(message(), file=sys.stderr)
+        return None, 128 + (seen[0] if seen else signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def merge_main(p, a):
@@ -2739,23 +2779,17 @@ def online_main(p, a, given):
           f"{run.budget} training streams each" + (f" or {a.budget_minutes} min" if a.budget_minutes else "")
           + f", {min(a.workers, len(run.nets))} process(es)" + (f", resuming at step {run.steps}" if a.resume else ""),
           flush=True)
-    seen = []
-
-    def on_term(signum, frame):
-        seen.append(signum)
-        raise KeyboardInterrupt
-    old = signal.signal(signal.SIGTERM, on_term)
-    try:
+    def work():
         train_online(run, a.workers, a.budget_minutes, ckpt, a.checkpoint_minutes)
-        members, P = online_results(run)
-    except KeyboardInterrupt:
-        kept = f"{ckpt} holds the run as last saved" if ckpt and os.path.exists(ckpt) else "nothing written"
-        print(f"interrupted at step {run.steps}; {kept}", file=sys.stderr)
-        return 128 + (seen[0] if seen else signal.SIGINT)
+        return online_results(run)
+    kept = (lambda: f"{ckpt} holds the run as last saved" if ckpt and os.path.exists(ckpt) else "nothing written")
+    try:
+        done, code = interruptible(work, lambda: f"interrupted at step {run.steps}; {kept()}")
     except DivergenceError as e:
         p.exit(3, f"{p.prog}: {e}\n")
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    if code:
+        return code
+    members, P = done
     doc = online_doc(run, members)
     print(online_markdown(doc))
     print(f"{run.steps} steps in {run.seconds:.0f}s" + ("" if doc["finished"] else "; some networks unfinished"))

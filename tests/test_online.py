@@ -269,18 +269,20 @@ def test_damaged_checkpoint_is_one_line_and_exit_2(tmp_path):
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_ends_every_worker_prints_one_line_and_writes_nothing(tmp_path, sig, code):
+@pytest.mark.parametrize("mode", [["--task", "gts", "--learning", "online", "--budget", "100000000"],
+                                  ["--seeds", "0-3"]])
+def test_a_signal_ends_every_worker_prints_one_line_and_writes_nothing(tmp_path, sig, code, mode):
     out = str(tmp_path / "o.json")
-    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "timing_counting_spikes.py"), "--task", "gts",
-                          "--learning", "online", "--budget", "100000000", "--workers", "2", "--json", out],
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "timing_counting_spikes.py"), *mode, "--workers", "2",
+                          "--json", out, "--save", str(tmp_path / "o.npz")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)
     p.send_signal(sig)
     stdout, stderr = p.communicate(timeout=30)
     assert p.returncode == code, stderr
-    assert stderr.strip().startswith("interrupted at step") and "nothing written" in stderr
+    assert stderr.strip().startswith("interrupted") and "nothing written" in stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
-    assert not os.path.exists(out) and not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
+    assert os.listdir(tmp_path) == []
     # no worker outlives it
     time.sleep(0.5)
     ps = subprocess.run(["ps", "-eo", "ppid,pid"], capture_output=True, text=True).stdout.split("\n")[1:]

@@ -114,3 +114,24 @@ def test_script_bad_input(script, args, needle):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Traceback" not in r.stderr
     assert needle in r.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("script,flag,stem", [
+    ("visualize_timing_counting_spikes.py", "--from-run", "headline"),
+    ("visualize_timing_counting_spikes.py", "--from-table", "table3"),
+    ("make_timing_counting_spikes_gif.py", "--snapshots", "gif_snapshots"),
+    ("timing_counting_spikes.py", "--load", "headline"),
+])
+def test_a_damaged_file_is_one_line_and_exit_2(tmp_path, script, flag, stem):
+    """The first 3000 bytes of a real file: one line naming it, exit 2, no traceback."""
+    src = os.path.join(ROOT, "results", stem)
+    with open(src + ".npz", "rb") as f:
+        (tmp_path / (stem + ".npz")).write_bytes(f.read()[:3000])
+    if os.path.exists(src + ".json"):
+        (tmp_path / (stem + ".json")).write_bytes(open(src + ".json", "rb").read())
+    arg = str(tmp_path / stem) + (".npz" if flag in ("--snapshots", "--load") else "")
+    extra = ["--seed", "4", "--snapshot-every", "150", "--out", str(tmp_path / "a.gif")] if flag == "--snapshots" else []
+    r = run(script, flag, arg, *extra, "--outdir", str(tmp_path / "v")) if "visualize" in script else run(script, flag, arg, *extra)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert stem in r.stderr and "damaged" in r.stderr
