@@ -138,7 +138,8 @@ class Config:
     readout: str = "linear"      # output unit: "linear" or "sigmoid"
     grad: str = "bptt"           # "bptt": full gradient; "truncated": the paper's error truncation
     forget: bool = True          # False: no forget gate (its activation pinned to 1.0, its weights unused)
-    forget_bias: float = 1.0     # initial forget-gate bias (modern cell; the paper cell uses its own init)
+    forget_bias: float = 1.0     # initial forget-gate bias (modern cell)
+    paper_forget_bias: float = -2.0   # initial forget-gate bias of the paper cell (its Section 4.1: -2)
     peep_init: float = 0.1       # std of the initial peephole weights (modern cell)
     n_test: int = 512            # held-out test sequences per seed
     eval_every: int = 100        # evaluate on the test set every this many iterations
@@ -179,7 +180,8 @@ class Config:
         need(isinstance(self.budget, int) and self.budget >= 1, f"budget = {self.budget!r} must be an integer >= 1")
         need(self.learning == "batch" or self.task != "msd",
              "learning online runs the paper's tasks (nmsd, cmsd, gts, pfg), not msd")
-        need(np.isfinite(self.forget_bias), f"forget_bias = {self.forget_bias!r} must be finite")
+        for name in ("forget_bias", "paper_forget_bias"):
+            need(np.isfinite(getattr(self, name)), f"{name} = {getattr(self, name)!r} must be finite")
         need(np.isfinite(self.peep_init) and self.peep_init >= 0,
              f"peep_init = {self.peep_init!r} must be a finite number >= 0")
         need(len(self.seeds) >= 1, "seeds: give at least one seed")
@@ -522,7 +524,7 @@ def init_member(cfg, seed, variant):
         P = {"Wx": r.uniform(-0.1, 0.1, (n_in, 4 * H)), "Wh": r.uniform(-0.1, 0.1, (H, 4 * H)),
              "b": r.uniform(-0.1, 0.1, 4 * H), "Wy": r.uniform(-0.1, 0.1, (H, 1)),
              "by": r.uniform(-0.1, 0.1, 1)}
-        for k, bias in ((I_, 0.0), (F_, -2.0), (O_, 2.0)):
+        for k, bias in ((I_, 0.0), (F_, cfg.paper_forget_bias), (O_, 2.0)):
             gate(P["b"], k, H)[:] = bias
         for name in PEEPS:
             P[name] = q.uniform(-0.1, 0.1, H) if variant == "peep" else np.zeros(H)
@@ -2274,7 +2276,8 @@ def online_markdown(doc, batch=None):
             lost = s["not_learned_within"]
             bp = "-" if b is None else f"{b['perfect']}/{b['n']}" + (f" ({b['confirmed']} conf.)" if "confirmed" in b else "")
             cells = [r["label"], v, f"{p[0]}", p[1]] + ([bp] if batch else []) \
-                + [f"{s['perfect']}/{s['n']}", f"{s['confirmed']}/{s['perfect']}", _mean_std(s, "streams", 1e3, ".1f"),
+                + [f"{s['perfect']}/{s['n']}", f"{s['confirmed']}/{s['perfect']}" if s["perfect"] else "-",
+                   _mean_std(s, "streams", 1e3, ".1f"),
                    "-" if lost is None else (f"{lost[0] / 1e3:.3g}" if lost[0] == lost[1]
                                              else f"{lost[0] / 1e3:.3g}-{lost[1] / 1e3:.3g}"),
                    f"{s['test_best_median']:.0f}"]
@@ -2462,7 +2465,8 @@ FLAGS = [
     ("delays", dict(type=parse_ints, metavar="LIST", help="paper spike tasks: the delay set I(n), e.g. 0,1 or "
                     "0-2 (default {d})")),
     ("func", dict(choices=list(PFG.FUNCS), help="PFG target function (default {d})")),
-    ("periods", dict(type=positive_int, help="paper tasks: periods per training stream (default {d})")),
+    ("periods", dict(type=positive_int, help="paper tasks: periods per training stream (default {d}; online: "
+                     f"at most {ONLINE_RECIPE['periods']}, NMSD 1)")),
     ("test_streams", dict(type=positive_int, help="paper tasks: free-running test streams per seed (default {d})")),
     ("test_periods", dict(type=positive_int, help="paper tasks: periods that make a test stream perfect "
                           "(default {d})")),
@@ -2488,6 +2492,8 @@ FLAGS = [
     ("grad", dict(choices=GRADS, help="bptt: the full gradient (default); truncated: the paper's error "
                   "truncation (not a true gradient, so --gradcheck does not apply to it)")),
     ("tol", dict(type=nonneg_int, help="msd: also report the solve rate within +-TOL steps (default {d})")),
+    ("paper_forget_bias", dict(type=_number(float, -np.inf, True), help="--cell paper: initial forget-gate bias "
+                               "(default {d}, the paper's)")),
     ("forget", dict(choices=("yes", "no"), help="no: the cell without a forget gate, its activation pinned to "
                     "1.0 (default yes)")),
     ("learning", dict(choices=LEARNING, help="batch: Adam on batches of streams, BPTT (default); online: the "
@@ -2558,9 +2564,11 @@ def main(argv=None):
                "--table 1 / gts / 3 reruns the paper's tables.")
     add_config_args(p)
     p.add_argument("--table", choices=list(TABLES),
-                   help="reproduce one of the paper's tables (1, gts = the table of its Figure 7, 3) with "
-                        "the recipe, ten seeds per row and variant; other flags given (e.g. --grad, --cell, "
-                        "--seeds) change the recipe for every row; --json writes the results")
+                   help="reproduce one of the paper's tables (1, 2, 3; gts = the table of its Figure 7; "
+                        "3nf, gtsnf = their F = 10 rows without forget gate; recipe = the rows the batch "
+                        "recipe was chosen on) with the recipe of the learning mode, ten seeds per row and "
+                        "variant; other flags given (e.g. --learning online, --grad, --seeds) change the "
+                        "recipe for every row; --json writes the results")
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                    help="processes to deal the models to; results do not depend on it "
                         "(default: one per CPU core, here %(default)s)")
