@@ -74,7 +74,7 @@ def render(cfg, seed, members, results, snap, outputs, batch, j):
     D = batch.info["t2"][j] - batch.info["t1"][j]
     ax.set_title(f"Iteration {it} of {cfg.iters}: held-out sequence with D = {D}, target at step "
                  f"{batch.info['target'][j]}", fontsize=10)
-    ax.legend(loc="upper left", fontsize=7, ncol=4)
+    ax.legend(loc="upper left", fontsize=9, ncol=4)
     ax.grid(alpha=0.25)
     zero = results[0]["final"]["zero_mse"]
     for col, (key, label) in enumerate((("test_mse", "test MSE (log)"), ("solve", "exact solve rate"))):
@@ -103,7 +103,6 @@ def render(cfg, seed, members, results, snap, outputs, batch, j):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Render the training animation of timing_counting_spikes.")
-    tcs.add_config_args(p, variants=False)
     p.add_argument("--snapshot-every", type=tcs.positive_int, default=150,
                    help="iterations between frames (default 150)")
     p.add_argument("--fps", type=tcs.positive_float, default=5.0, help="frames per second (default 5)")
@@ -112,9 +111,12 @@ def main(argv=None):
                    help="processes for training (default: one per CPU core)")
     p.add_argument("--snapshots", metavar="NPZ",
                    help="reuse the snapshots in NPZ if it exists (same flags), else train and save them there")
+    tcs.add_config_args(p, variants=False, title="training: {}")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     try:
+        if a.learning == "online":
+            raise ValueError("the animation shows batch learning; --learning online is not drawn")
         cfg = tcs.config_from_args(a)
         cfg.eval_every = a.snapshot_every
         cfg.validate()

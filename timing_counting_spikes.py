@@ -21,9 +21,10 @@ Model (gate order i, f, g, o, packed in Wx (I, 4H), Wh (H, 4H), b (4H,))
     y_t = h_t Wy + by                                   scalar linear readout
     The peephole vectors p_i, p_f, p_o (H,) are the paper's eqs. 19-21; the
     vanilla cell is the same cell without them. Loss: 0.5 * sum_t m_t (y_t - d_t)^2,
-    averaged over the batch, with m_t = 0 where a task gives no target (else 1). Gradients: full BPTT in float64, checked against
-    central differences (--gradcheck). Optimiser: Adam with a global L2
-    gradient-norm clip per model and the learning rate halved on a schedule.
+    averaged over the batch, with m_t = 0 where a task gives no target (else 1).
+    Gradients: full BPTT in float64, checked against central differences
+    (--gradcheck). Optimiser: Adam with a global L2 gradient-norm clip per model
+    and the learning rate halved on a schedule.
 
 Many models at once
     Every parameter and activation carries a leading model axis M, so one
@@ -64,7 +65,9 @@ Commands
     python timing_counting_spikes.py --table 3 --json results/table3.json    # the paper's Table 3
     python timing_counting_spikes.py --table gts --learning online --budget-minutes 10   # its algorithm
     python timing_counting_spikes.py --gradcheck          # exits 1 above tolerance
-    python timing_counting_spikes.py --bench              # ms per training iteration
+    python timing_counting_spikes.py --bench              # both engines' speed
+    A flag the chosen run would not read (--T with a paper task, --lr with online learning,
+    --hidden with --load, two modes at once) is an error, as is any bad value: one line, exit 2.
 
 References
     F. A. Gers, N. N. Schraudolph, J. Schmidhuber. Learning precise timing with
@@ -80,6 +83,12 @@ Options for the paper's own network
                       through the CEC; the tests check it against the paper's
                       forward RTRL partials (eqs. 12-14, 22-23)
     --forget no       the cell without a forget gate (its activation pinned to 1.0)
+
+Layout of this file, top to bottom
+    configuration; tasks; parameters; the cell with forward and backward (BPTT); Adam; the
+    paper's online learning (one RTRL step of many networks); training and evaluation of an
+    ensemble, batch and online, with checkpoints; reporting; files; the paper's tables;
+    gradient check; benchmark; command line.
 
 Deliberately left out
     The paper's full budgets (10^7-10^8 training streams per network): our online runs stop
@@ -874,13 +883,12 @@ def loss_and_grads(P, x, d, peep, ws=None, cell=Cell(), mask=None, stop_tol=None
         ws = Workspace(M, T, N, H, n_in)
     W = Weights(P, N, cell)
     y = forward(W, x, ws)
-    err = y - d
-    if mask is not None:
-        err *= mask
+    diff = y - d
+    err = diff if mask is None else diff * mask               # dloss/dy, times N
     if stop_tol is not None:
         wrong = wrong_predictions(err, stop_tol, mask)
         err[np.cumsum(wrong, axis=0) > wrong] = 0.0           # the steps after the first wrong one
-    loss = 0.5 * model_sum(err * err) / N
+    loss = 0.5 * model_sum(err * diff) / N                    # mask enters once, as in its gradient
     dy = err / N
     if cell.readout == "sigmoid":
         dy *= y * (1.0 - y)
@@ -1269,6 +1277,9 @@ class OnlineNets:
         self.ftab_at = np.arange(M)                              # ftab.flat[pos * M + net]
         self.modern = cell.kind == "modern"
         self.draws = bool(np.any(st["dcount"] > 1))              # otherwise every period has I = its only delay
+        # constants folded once per segment, each saving a call per step: the gradient mask
+        # times alpha (the mask is 0/1, so the product is exact), and mu - 1
+        self.galpha, self.mu1 = st["gmask"] * st["alpha"], st["mu"] - 1.0
         self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta of every step (the tests)
 
     def run(self, steps):
@@ -1330,9 +1341,10 @@ class OnlineNets:
         wrong = ~np.less(np.abs(e), st["tol"], out=self.ok)
         if self.layout == "spike_in":
             wrong &= spike
-            dk = e * (spike * st["trainf"])
+            upd = spike * st["trainf"]             # a target is given to a training network
         else:
-            dk = e * st["trainf"]
+            upd = st["trainf"]
+        dk = e * upd
         if self.cell.readout == "sigmoid":
             dk *= y
             dk *= 1.0 - y
@@ -1366,18 +1378,17 @@ class OnlineNets:
         np.multiply(d_o, c, out=self.gpo)
         np.multiply(h, dk, out=self.gWy)
         self.gby[...] = dk
-        self.g *= st["gmask"]
         if self.gsum is not None:
-            self.gsum += self.g
+            self.gsum += self.g * st["gmask"]
+        self.g *= self.galpha                                    # alpha dE/dtheta, masked
         # momentum (Plaut et al.): v = mu v - alpha dE/dtheta, theta += v, at every target of a
         # training stream (cm: mu there, 1 elsewhere; dE/dtheta is 0 elsewhere)
         if self.layout == "spike_in":
-            upd = spike * st["trainf"]
-            cm = 1.0 + upd * (st["mu"] - 1.0)
+            cm = upd * self.mu1
+            cm += 1.0
         else:
-            upd, cm = st["trainf"], st["cm"]
+            cm = st["cm"]
         st["vel"] *= cm
-        self.g *= st["alpha"]
         st["vel"] -= self.g
         np.multiply(st["vel"], upd, out=self.tmpP)
         st["theta"] += self.tmpP
@@ -1399,6 +1410,11 @@ class OnlineNets:
 
 # ----------------------------------------------------------------------------
 # Training and evaluation of an ensemble.
+
+# Targets lie in [0, 1], or for a linear output in [0, largest delay] (10 in the paper's
+# tables), so a training MSE per step above this means divergence as surely as a NaN does.
+MSE_DIVERGED = 1e6
+
 
 class DivergenceError(RuntimeError):
     pass
@@ -1500,13 +1516,13 @@ def train(cfg, members=None, log=print, snapshots=False, report=None):
         with np.errstate(over="ignore", invalid="ignore"):   # a non-finite loss is caught below
             loss, grads, _ = loss_and_grads(P, x, d, peep, ws, cell, mask,
                                             task.tolerance(cfg) if cfg.stop_on_error else None)
-        if not np.all(np.isfinite(loss)):
-            bad = [f"seed {members[k][0]} {members[k][1]}" for k in np.flatnonzero(~np.isfinite(loss))]
-            raise DivergenceError(f"training diverged at iteration {it} (loss not finite for "
-                                  f"{', '.join(bad)}); try a smaller --lr")
+        mse = loss * 2.0 / (T if mask is None else model_sum(mask) / cfg.batch)    # per supervised step
+        if not np.all(mse < MSE_DIVERGED):                                        # NaN included
+            bad = [f"seed {members[k][0]} {members[k][1]}" for k in np.flatnonzero(~(mse < MSE_DIVERGED))]
+            raise DivergenceError(f"training diverged at iteration {it} (training MSE not finite or above "
+                                  f"{MSE_DIVERGED:.0e} for {', '.join(bad)}); try a smaller --lr")
         opt.step(P, grads, lr_at(cfg, it), ~frozen if frozen.any() else None)
-        # mean squared error per supervised step
-        run_sq += loss * 2.0 / (T if mask is None else model_sum(mask) / cfg.batch)
+        run_sq += mse
         run_n += 1
         if it % cfg.eval_every == 0 or it == cfg.iters:
             record(it, np.where(frozen, np.nan, run_sq / run_n))      # frozen members did not train
@@ -1613,6 +1629,7 @@ def train_parallel(cfg, workers=1, log=print, quiet_workers=False, snapshots=Fal
 
 ONLINE_SEGMENT_SECONDS = 3.0      # aim for segments this long (the latency of checkpoints and Ctrl-C)
 PROGRESS_SECONDS = 30.0           # a progress line this often
+CHECKPOINT_MINUTES = 5.0          # wall clock between checkpoints of a run given --checkpoint
 
 
 class OnlineRun:
@@ -1671,7 +1688,7 @@ def _online_segment(job):
     return st
 
 
-def train_online(run, workers=1, minutes=None, checkpoint=None, checkpoint_minutes=5.0, log=print):
+def train_online(run, workers=1, minutes=None, checkpoint=None, checkpoint_minutes=CHECKPOINT_MINUTES, log=print):
     """Advance an OnlineRun until every network is perfect or out of budget, or `minutes`
     of wall clock (this call and earlier ones before a resume) have passed. With a
     checkpoint path the whole run is saved there atomically every checkpoint_minutes."""
@@ -1793,8 +1810,8 @@ def by_variant(members, values):
 def progress_line(cfg, members, it, train_mse, metrics, elapsed):
     parts = [f"it {it:>{len(str(cfg.iters))}}/{cfg.iters}"]
     for v, ms in by_variant(members, list(zip(train_mse, metrics))).items():
-        tr = np.mean([a for a, _ in ms])
-        parts.append(f"{v}: train {'-' if np.isnan(tr) else f'{tr:.2e}':>8} "
+        tr = [a for a, _ in ms if not np.isnan(a)]          # frozen networks no longer train
+        parts.append(f"{v}: train {f'{np.mean(tr):.2e}' if tr else '-':>8} "
                      + TASKS[cfg.task].brief([b for _, b in ms]))
     parts.append(f"{elapsed:6.1f}s")
     return " | ".join(parts)
@@ -1828,16 +1845,19 @@ def summary_table(cfg, results):
     rows = [f"{'seed':>4} {'variant':<8} " + " ".join(f"{c[2]:>{w}}" for c, w in zip(cols, width))]
     if task.freeze:         # training streams used until found perfect
         rows[0] += f" {'streams':>9}"
+    def show(x, fmt):
+        return "-" if x is None or np.isnan(x) else f"{x:{fmt}}"      # e.g. no evaluation yet
     for m in results["members"]:
         rows.append(f"{m['seed']:>4} {m['variant']:<8} "
-                    + " ".join(f"{m[p][k]:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width))
+                    + " ".join(f"{show(m[p][k], fmt):>{w}}" for (p, k, _, fmt), w in zip(cols, width))
                     + (f" {'-' if m.get('streams') is None else m['streams']:>9}" if task.freeze else ""))
     for v, s in summarize(results).items():
-        rows.append(f"{'mean':>4} {v:<8} "
-                    + " ".join(f"{s[p + '_' + k]['mean']:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width)))
-        if s["n"] > 1:
-            rows.append(f"{'std':>4} {v:<8} "
-                        + " ".join(f"{s[p + '_' + k]['std']:>{w}{fmt}}" for (p, k, _, fmt), w in zip(cols, width)))
+        # the perfect column counts networks; its mean row says how many, its std row nothing
+        stat = {"mean": lambda x, k, fmt: f"{round(x * s['n'])}/{s['n']}" if k == "perfect" else show(x, fmt),
+                "std": lambda x, k, fmt: "" if k == "perfect" else show(x, fmt)}
+        for name in ("mean", "std") if s["n"] > 1 else ("mean",):
+            rows.append(f"{name:>4} {v:<8} " + " ".join(f"{stat[name](s[p + '_' + k][name], k, fmt):>{w}}"
+                                                        for (p, k, _, fmt), w in zip(cols, width)))
     return "\n".join(rows)
 
 
@@ -1926,7 +1946,8 @@ def config_from_dict(d):
     names = {f.name for f in dataclasses.fields(Config)}
     unknown = set(d) - names
     if unknown:
-        raise ValueError(f"config has unknown fields {sorted(unknown)}")
+        raise ValueError(f"config has unknown field(s) {', '.join(sorted(unknown))}: written by a newer version "
+                         "of this program?")
     d = {k: tuple(v) if k in TUPLES else v for k, v in d.items()}
     cfg = Config(**d)
     cfg.validate()
@@ -2168,7 +2189,7 @@ def table_markdown(doc):
             p, s = r["paper"][v], r["ours"][v]
             cells = [r["label"], v, f"{p[0]}", p[1]] + ([p[2]] if pfg else []) \
                 + [f"{s['percent']:.0f}", _mean_std(s, "streams", 1e3, ".1f")] \
-                + ([_mean_std(s, "rmse", 1, ".3f")] if pfg else []) + [f"{s['periods_median']:.0f}"]
+                + ([_mean_std(s, "rmse", 1, ".3f")] if pfg else []) + [f"{s['periods_median']:g}"]
             out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -2254,6 +2275,7 @@ def confirm_table(prefix):
         for v, s in row["ours"].items():
             s["confirmed"] = sum(m.get("confirmed") == m.get("confirm_streams") for m in row["members"]
                                  if m["variant"] == v and m["streams"] is not None)
+    doc["confirm_env"] = environment()      # where the confirmation ran; "env" is the table's
     return doc
 
 
@@ -2350,7 +2372,7 @@ def gradcheck(eps=1e-4, log=print):
 
 
 # ----------------------------------------------------------------------------
-# Benchmark: milliseconds per training iteration (evaluation excluded).
+# Benchmark: milliseconds per batch iteration (evaluation excluded), microseconds per online step.
 
 def bench(cfg, iters=200, repeats=3, log=print):
     """Wall-clock per iteration of whole runs (set-up and process start included), with the
@@ -2368,8 +2390,10 @@ def bench(cfg, iters=200, repeats=3, log=print):
     cases = [("1 model, peep", [4], ["peep"], 1), ("1 model, vanilla", [4], ["vanilla"], 1),
              ("14 models (7 seeds x 2), 1 process", range(7), VARIANTS, 1),
              ("14 models (7 seeds x 2), 2 processes", range(7), VARIANTS, 2)]
+    env = environment()
+    log(f"machine: {env['cpu']}, {env['cpus']} cpus, numpy {env['numpy']}, BLAS {env['blas']}")
     log(f"benchmark: T={cfg.T} H={cfg.hidden} batch={cfg.batch}, {iters} iterations per run, "
-        f"median and fastest of {repeats} runs, numpy {np.__version__}, {os.cpu_count()} cpus")
+        f"median and fastest of {repeats} runs")
     log(f"{'run':<38} {'ms/iter':>8} {'ms/model-iter':>14} {'fastest':>8}")
     rows = []
     for name, seeds, variants, workers in cases:
@@ -2507,27 +2531,68 @@ FLAGS = [
 ]
 
 
+# Who reads each Config field the flags set, where not everyone does: a flag given where
+# nothing reads it would be a silent no-op, so it is a user error instead.
+SCOPE = [(("T", "D_min", "D_max", "n_test", "tol"), "--task msd", lambda c: c.task == "msd"),
+         (("F", "periods", "test_streams", "test_periods"), "the paper's tasks", lambda c: c.task != "msd"),
+         (("delays",), "the spike tasks (nmsd, cmsd, gts)", lambda c: c.task in ("nmsd", "cmsd", "gts")),
+         (("func",), "--task pfg", lambda c: c.task == "pfg"),
+         (("stop_on_error",), "batch learning of the paper's tasks (online streams always stop)",
+          lambda c: c.task != "msd" and c.learning == "batch"),
+         (("iters", "batch", "lr", "lr_halve_every", "clip", "eval_every", "grad"), "--learning batch",
+          lambda c: c.learning == "batch"),
+         (("alpha", "momentum", "budget"), "--learning online", lambda c: c.learning == "online"),
+         (("paper_forget_bias",), "--cell paper", lambda c: c.cell == "paper")]
+
+
+def flag(field):
+    return "--" + field.replace("_", "-")
+
+
+def check_scope(cfg, given):
+    """ValueError if a field given on the command line is one that cfg's run never reads."""
+    for fields, reader, reads in SCOPE:
+        for name in fields:
+            if name in given and not reads(cfg):
+                raise ValueError(f"{flag(name)} has no effect with --task {cfg.task}, --learning "
+                                 f"{cfg.learning}, --cell {cfg.cell}: only {reader} reads it")
+
+
 def task_defaults(task, learning="batch"):
     """The Config a task starts from: Config() for msd, the tables' recipe of the learning
     mode for the paper's tasks."""
     return Config() if task == "msd" else row_config(task=task, learning=learning)
 
 
-def add_config_args(p, variants=True):
-    """The task/model/training flags, shared with the companion scripts (which always train
-    both variants, hence variants=False there)."""
+# The --help sections of the Config flags, in order.
+FLAG_GROUPS = {"task": ("task", "F", "delays", "func", "periods", "stop_on_error", "T", "D_min", "D_max"),
+               "model": ("hidden", "cell", "readout", "forget", "paper_forget_bias"),
+               "training": ("learning", "iters", "batch", "lr", "lr_halve_every", "clip", "grad", "alpha",
+                            "momentum", "budget"),
+               "evaluation": ("eval_every", "n_test", "test_streams", "test_periods", "tol")}
+
+
+def add_config_args(p, variants=True, title="{}"):
+    """The task/model/training flags in their --help sections (title: how a section's name
+    is shown), shared with the companion scripts (which always train both variants, hence
+    variants=False there)."""
     def shown(v):
         return ",".join(map(str, v)) if isinstance(v, tuple) else ("yes" if v is True else "no" if v is False else v)
-    for name, kw in FLAGS:
-        kw = dict(kw, help=kw["help"].format(d=shown(getattr(Config(), name)), r=shown(RECIPE.get(name))))
-        p.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
-    p.add_argument("--seed", dest="seeds", type=parse_seeds, default=None, metavar="N",
+    spec = dict(FLAGS)
+    groups = {name: p.add_argument_group(title.format(name)) for name in FLAG_GROUPS}
+    for group, names in FLAG_GROUPS.items():
+        for name in names:
+            kw = dict(spec[name], help=spec[name]["help"].format(d=shown(getattr(Config(), name)),
+                                                                 r=shown(RECIPE.get(name))))
+            groups[group].add_argument(flag(name), dest=name, default=None, **kw)
+    p = groups["training"]
+    p.add_argument("--seed", dest="seed", type=parse_seeds, default=None, metavar="N",
                    help=f"seed(s) to train (default {Config().seeds[0]}, the reference's headline seed; "
                         f"paper tasks {RECIPE['seeds'][0]}-{RECIPE['seeds'][-1]})")
     p.add_argument("--seeds", dest="seeds", type=parse_seeds, metavar="LIST",
                    help="seeds for a sweep: a list or range, e.g. 0-6 or 0,3,5")
     if variants:
-        g = p.add_mutually_exclusive_group()
+        g = groups["model"].add_mutually_exclusive_group()
         g.add_argument("--peep", dest="variants", action="store_const", const=("peep",),
                        help="train the peephole LSTM only")
         g.add_argument("--no-peep", dest="variants", action="store_const", const=("vanilla",),
@@ -2538,7 +2603,12 @@ def add_config_args(p, variants=True):
 
 
 def explicit_fields(a):
-    """The Config fields given on the command line."""
+    """The Config fields given on the command line (ValueError if --seed and --seeds both are)."""
+    if a.seed is not None and a.seeds is not None:
+        raise ValueError(f"--seed {','.join(map(str, a.seed))} and --seeds {','.join(map(str, a.seeds))} "
+                         "both set the seeds; give one")
+    if a.seed is not None:
+        a.seeds, a.seed = a.seed, None
     out = {name: getattr(a, name) for name, _ in FLAGS if getattr(a, name) is not None}
     for name in ("stop_on_error", "forget"):
         if name in out:
@@ -2549,9 +2619,50 @@ def explicit_fields(a):
     return out
 
 
+# The modes of the command line (training is the mode when none is given), and the flags
+# other than the Config flags that each one reads; only training and --table read Config
+# flags. Online training and --table also read ONLINE_FLAGS, and --table online --rows.
+MODES = ("gradcheck", "bench", "report", "merge", "confirm", "load", "resume", "table")
+MODE_FLAGS = {"train": ("json", "save", "workers"), "table": ("json", "save", "workers"),
+              "resume": ("json", "save", "workers"), "report": ("compare",), "merge": ("json",),
+              "confirm": ("json",), "load": (), "gradcheck": (), "bench": ()}
+ONLINE_FLAGS = ("budget_minutes", "checkpoint", "checkpoint_minutes")
+OTHER_FLAGS = ("json", "save", "workers", "compare", "rows") + ONLINE_FLAGS
+
+
+def check_flags(a, given):
+    """ValueError for flags that conflict, or that the chosen mode would ignore."""
+    modes = [m for m in MODES if getattr(a, m)]
+    if len(modes) > 1:
+        raise ValueError(f"{flag(modes[0])} and {flag(modes[1])} are different modes; give one")
+    mode = modes[0] if modes else "train"
+    online = mode == "resume" or (mode in ("train", "table") and given.get("learning") == "online")
+    reads = MODE_FLAGS[mode] + (ONLINE_FLAGS if online else ()) + (("rows",) if online and mode == "table" else ())
+    where = "training" if mode == "train" else flag(mode)
+    if given and mode not in ("train", "table"):
+        raise ValueError(f"{where} takes no training settings; drop {', '.join(map(flag, sorted(given)))}")
+    for name in OTHER_FLAGS:
+        if getattr(a, name) is not None and name not in reads:
+            raise ValueError(f"{flag(name)} has no effect with {where}"
+                             + (" unless --learning online" if name in ONLINE_FLAGS + ("rows",) and not online
+                                and mode in ("train", "table") else ""))
+    if a.checkpoint_minutes is not None and not (a.checkpoint or a.resume):
+        raise ValueError("--checkpoint-minutes needs --checkpoint PATH (or --resume)")
+    paths = [(name, getattr(a, name)) for name in ("json", "save", "checkpoint") if getattr(a, name)]
+    for i, (n1, p1) in enumerate(paths):
+        for n2, p2 in paths[i + 1:]:
+            if os.path.abspath(p1) == os.path.abspath(p2):
+                raise ValueError(f"{flag(n1)} and {flag(n2)} both name {p1!r}; give each file its own path")
+    return mode
+
+
 def config_from_args(a):
-    """Flags given on the command line over the task's defaults."""
-    return dataclasses.replace(task_defaults(a.task or "msd", a.learning or "batch"), **explicit_fields(a))
+    """Flags given on the command line over the task's defaults; ValueError for a flag the
+    run would not read."""
+    given = explicit_fields(a)
+    cfg = dataclasses.replace(task_defaults(a.task or "msd", a.learning or "batch"), **given)
+    check_scope(cfg, given)
+    return cfg
 
 
 def main(argv=None):
@@ -2561,28 +2672,32 @@ def main(argv=None):
         epilog=f"Defaults run the headline experiment: seed {Config().seeds[0]}, both variants, MSD with "
                f"T={Config().T}, D in [{Config().D_min}, {Config().D_max}], H={Config().hidden}, "
                f"{Config().iters} iterations of batch {Config().batch}, Adam lr {Config().lr}. "
-               "--table 1 / gts / 3 reruns the paper's tables.")
+               "--table 1 / 2 / 3 / gts reruns the paper's tables.")
     add_config_args(p)
-    p.add_argument("--table", choices=list(TABLES),
-                   help="reproduce one of the paper's tables (1, 2, 3; gts = the table of its Figure 7; "
-                        "3nf, gtsnf = their F = 10 rows without forget gate; recipe = the rows the batch "
-                        "recipe was chosen on) with the recipe of the learning mode, ten seeds per row and "
-                        "variant; other flags given (e.g. --learning online, --grad, --seeds) change the "
-                        "recipe for every row; --json writes the results")
-    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
-                   help="processes to deal the models to; results do not depend on it "
-                        "(default: one per CPU core, here %(default)s)")
-    p.add_argument("--json", metavar="PATH", help="write config, per-member history and final metrics")
-    p.add_argument("--save", metavar="PATH", help="write an .npz checkpoint (weights + config); with "
-                   "--table, every row's weights (for visualize_timing_counting_spikes.py --from-table)")
-    p.add_argument("--load", metavar="PATH",
-                   help="evaluate a saved checkpoint on its own test sets instead of training")
-    p.add_argument("--gradcheck", action="store_true",
-                   help="check BPTT against central differences for both variants; exit 1 on failure")
-    p.add_argument("--bench", action="store_true",
-                   help="print milliseconds per training iteration for 1 and 14 models")
-    p.add_argument("--report", metavar="JSON",
-                   help="print the markdown tables of a results file written by --json, and exit")
+    modes = p.add_argument_group("modes (give at most one; without one, the flags above train)")
+    files = p.add_argument_group("processes and files")
+    modes.add_argument("--table", choices=list(TABLES),
+                       help="reproduce one of the paper's tables (1, 2, 3; gts = the table of its Figure 7; "
+                            "3nf, gtsnf = their F = 10 rows without forget gate; recipe = the rows the batch "
+                            "recipe was chosen on) with the recipe of the learning mode, ten seeds per row and "
+                            "variant; other flags given (e.g. --learning online, --grad, --seeds) change the "
+                            "recipe for every row; --json writes the results")
+    files.add_argument("--workers", type=positive_int,
+                       help="processes to deal the models to; results do not depend on it "
+                            f"(default: one per CPU core, here {os.cpu_count() or 1})")
+    files.add_argument("--json", metavar="PATH", help="write config, per-member history and final metrics")
+    files.add_argument("--save", metavar="PATH", help="write an .npz checkpoint (weights + config); with "
+                       "--table, every row's weights (for visualize_timing_counting_spikes.py --from-table)")
+    modes.add_argument("--load", metavar="PATH",
+                       help="evaluate a saved checkpoint on its own test sets instead of training")
+    modes.add_argument("--gradcheck", action="store_true",
+                       help="check BPTT against central differences for both variants; exit 1 on failure")
+    modes.add_argument("--bench", action="store_true",
+                       help="time both engines: milliseconds per batch iteration for 1 and 14 models, "
+                            "microseconds per online step of Table 1's 140 networks")
+    modes.add_argument("--report", metavar="JSON",
+                       help="print the markdown tables of any results file this program writes (a run's, "
+                            "a table's, --confirm's or --merge's --json), and exit")
     g = p.add_argument_group("online runs (--learning online)")
     g.add_argument("--rows", type=parse_seeds, metavar="LIST",
                    help="with --table: only these rows (1-based, e.g. 1-3), to split a table into shards")
@@ -2591,18 +2706,26 @@ def main(argv=None):
                         "table then says how many streams each unfinished network ran")
     g.add_argument("--checkpoint", metavar="PATH", help="save the whole run here (.npz, atomically) every "
                    "--checkpoint-minutes and at the end, for --resume")
-    g.add_argument("--checkpoint-minutes", type=positive_float, default=5.0, metavar="MIN",
-                   help="minutes between checkpoints (default %(default)s)")
-    g.add_argument("--resume", metavar="PATH", help="continue the run saved in this checkpoint, bit for bit, "
-                   "and keep checkpointing to it")
-    g.add_argument("--confirm", metavar="PREFIX", help="run every network a batch --table run (PREFIX.json + "
-                   f"PREFIX.npz) found perfect on {CONFIRM_STREAMS} fresh streams; --json writes the table with "
-                   "the counts")
-    g.add_argument("--compare", metavar="JSON", help="with --report of an online results file: show this batch "
-                   "table's perfect counts beside it")
-    g.add_argument("--merge", nargs="+", metavar="JSON", help="merge the results files of shards of one "
-                   "table (--rows, --seeds) into --json PATH")
+    g.add_argument("--checkpoint-minutes", type=positive_float, metavar="MIN",
+                   help=f"minutes between checkpoints (default {CHECKPOINT_MINUTES})")
+    modes.add_argument("--resume", metavar="PATH", help="continue the run saved in this checkpoint, bit for bit, "
+                       "and keep checkpointing to it")
+    modes.add_argument("--confirm", metavar="PREFIX", help="run every network a batch --table run (PREFIX.json + "
+                       f"PREFIX.npz) found perfect on {CONFIRM_STREAMS} fresh streams; --json writes the table with "
+                                                           "the counts")
+    files.add_argument("--compare", metavar="JSON", help="with --report of an online results file: show this batch "
+                       "table's perfect counts beside it")
+    modes.add_argument("--merge", nargs="+", metavar="JSON", help="merge the results files of shards of one "
+                       "table (--rows, --seeds) into --json PATH")
     a = p.parse_args(argv)
+    # user errors: one line, exit 2, before anything runs or is written
+    try:
+        given = explicit_fields(a)
+        check_flags(a, given)
+    except ValueError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    a.workers = a.workers or os.cpu_count() or 1
+    a.checkpoint_minutes = a.checkpoint_minutes or CHECKPOINT_MINUTES
 
     if a.gradcheck:
         return 0 if gradcheck() <= GRADCHECK_TOL else 1
@@ -2622,8 +2745,6 @@ def main(argv=None):
             p.exit(2, f"{p.prog}: error: {a.report!r} is not a results file this program writes ({e})\n")
         print(text)
         return 0
-    # user errors: one line, exit 2, before anything runs or is written
-    given = explicit_fields(a)
     if a.merge:
         return merge_main(p, a)
     if a.confirm:
@@ -2655,6 +2776,7 @@ def main(argv=None):
             else:
                 configs = [config_from_args(a)]
             for cfg in configs:
+                check_scope(cfg, given)
                 cfg.validate()
             for path in (a.json, a.save):
                 if path:
@@ -2756,11 +2878,7 @@ def merge_main(p, a):
 def online_main(p, a, given):
     """--learning online: train a row (or a table's rows) with the paper's algorithm."""
     try:
-        if a.resume:
-            if given or a.table or a.rows:
-                raise ValueError("--resume continues the run as saved; drop "
-                                 + ", ".join(["--" + f.replace("_", "-") for f in sorted(given)]
-                                             + (["--table"] if a.table else []) + (["--rows"] if a.rows else [])))
+        if a.resume:                # check_flags: no settings given, the run continues as saved
             run = load_online_checkpoint(a.resume)
         else:
             if a.table:
@@ -2769,9 +2887,9 @@ def online_main(p, a, given):
                     raise ValueError(f"--table sets {', '.join(ROW_FIELDS)} per row; drop "
                                      f"{', '.join('--' + f.replace('_', '-') for f in fixed)}")
                 nets = table_nets(a.table, given, a.rows)
+                for _, cfg, _, _ in nets:
+                    check_scope(cfg, given)
             else:
-                if a.rows:
-                    raise ValueError("--rows selects rows of a --table")
                 cfg = config_from_args(a)
                 cfg.validate()
                 nets = [(0, cfg, s, v) for s, v in members_of(cfg)]
@@ -2815,4 +2933,8 @@ def online_main(p, a, given):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:             # e.g. `--report X | head`: the reader has gone, so stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

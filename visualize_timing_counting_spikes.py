@@ -8,7 +8,7 @@
 Both variants come from ONE ensemble run (shared initial weights, batches and
 test set), loaded from a checkpoint + history written by
 `timing_counting_spikes.py --json PREFIX.json --save PREFIX.npz`, or trained here.
-The multi-seed figure reads the sweep's results JSON (--sweep).
+The multi-seed figure reads a sweep's results JSON (--sweep), or the run itself if it has several seeds.
 """
 import argparse
 import json
@@ -201,15 +201,19 @@ def fig_gates(cfg, P, members, batch, seed):
             ax = axes[row, col]
             im = ax.imshow(tr[g][:, :, k, 0].T, aspect="auto", cmap="viridis", vmin=0, vmax=1,
                            interpolation="nearest", extent=(-0.5, cfg.T - 0.5, cfg.hidden - 0.5, -0.5))
-            for t in (batch.info["t1"][j], batch.info["t2"][j]):
-                ax.axvline(t, color="white", lw=0.9, ls=":")
-            ax.axvline(batch.info["target"][j], color=TARGET_COLOR, lw=1.6)
-            ax.set_title(f"{NAMES[v]}: {name}", fontsize=10, color=COLORS[v])
+            # events as ticks above the map, so that no line hides the one-step gate changes they mark
+            info = batch.info
+            ax.plot([info["t1"][j], info["t2"][j]], [1.0, 1.0], "v", color=INPUT_COLOR, ms=7,
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+            ax.plot([info["target"][j]], [1.0], "v", color=TARGET_COLOR, ms=8,
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+            ax.set_title(f"{NAMES[v]}: {name}", fontsize=10, color=COLORS[v], pad=9)
             if col == 0:
                 ax.set_ylabel("cell")
         axes[-1, col].set_xlabel("time step")
     fig.colorbar(im, ax=axes, shrink=0.8, label="gate activation")
-    fig.suptitle(f"Gate activations on one held-out sequence (D={D}; dotted: input spikes, green: target step)",
+    fig.suptitle(f"Gate activations on one held-out sequence (D={D}; triangles above each map: input spikes "
+                 "in grey, the target step in green)",
                  fontsize=10)
     return fig
 
@@ -331,7 +335,7 @@ def paper_figure(cfg, P, results, tests, periods=4):
         e0 = np.flatnonzero(ends[:, 0])
         segments = [(0, int(e0[min(periods, len(e0)) - 1]) + 1)]
     L = sum(n for _, n in segments)
-    fig, axes = plt.subplots(3, len(chosen), figsize=(6.2 * len(chosen), 7.2), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(3, len(chosen), figsize=(7.6 * len(chosen), 7.2), sharex=True, squeeze=False)
     t = np.arange(L)
     for col, (k, m, perfect) in enumerate(chosen):
         sub = tcs.member(P, k)
@@ -360,15 +364,16 @@ def paper_figure(cfg, P, results, tests, periods=4):
         ax.plot(t, y, color=COLORS[m["variant"]], lw=1.5, label="output y")
         ax.set_title(f"{NAMES[m['variant']]}, seed {m['seed']}: "
                      + (f"perfect after {m['streams']} streams" if perfect else
-                        f"not perfect ({m['final']['periods']:.0f} test periods)"), fontsize=10)
+                        f"not perfect ({m['final']['periods']:.0f} test periods)" if "final" in m else
+                        f"not perfect (best test stream: {m['test_best']} periods)"), fontsize=10)
         ax.set_ylabel("target / output")
-        ax.legend(fontsize=7, loc="upper left")
+        outside_legend(ax)
         ax = axes[1, col]
         ax.plot(t, tr["c"], color="0.2", lw=1.5, label="cell state s_c")
         ax.plot(t, tr["h"], color=COLORS[m["variant"]], lw=1.5, ls="--", label="cell output y_c")
         ax.axhline(0, color=ZERO_COLOR, lw=0.5)
         ax.set_ylabel("cell")
-        ax.legend(fontsize=7, loc="upper left")
+        outside_legend(ax)
         ax = axes[2, col]
         for gate, color in (("i", "#2a9d3f"), ("f", "#8c564b"), ("o", "#9467bd")):
             ax.plot(t, tr[gate], color=color, lw=1.3,
@@ -378,13 +383,19 @@ def paper_figure(cfg, P, results, tests, periods=4):
         ax.set_xlabel("time step (streams one after another)" if cfg.task == "nmsd" else
                       "time step of the test stream")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.legend(fontsize=7, loc="upper left")
+        outside_legend(ax)
     shown = ("every test stream, each from the zero state" if cfg.task == "nmsd" else
              f"the first {periods} periods of the first test stream")
+    how = (f"{cfg.grad}" if cfg.learning == "batch" else "online RTRL") + ("" if cfg.forget else ", no forget gate")
     fig.suptitle(f"{tcs.row_label(cfg)}: test run of trained networks ({cfg.cell} cell, H={cfg.hidden}, "
-                 f"{cfg.grad}); {shown}", fontsize=11)
+                 f"{how}); {shown}", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def outside_legend(ax):
+    """A legend right of the axes, where it hides no data."""
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 def load_table(prefix):
@@ -416,20 +427,33 @@ def write_paper_figure(outdir, cfg, P, results):
 def main(argv=None):
     p = argparse.ArgumentParser(description="Write the static figures of timing_counting_spikes into a folder.",
                                 epilog="Without --from-run it trains both variants of --seed in one ensemble run.")
-    tcs.add_config_args(p, variants=False)
     p.add_argument("--from-run", metavar="PREFIX",
                    help="reuse PREFIX.npz + PREFIX.json written by timing_counting_spikes.py --save/--json "
                         "(e.g. results/headline) instead of training")
     p.add_argument("--from-table", metavar="PREFIX",
                    help="one test-run figure per row of a saved table run (PREFIX.json + PREFIX.npz from "
                         "timing_counting_spikes.py --table N --json PREFIX.json --save PREFIX.npz)")
-    p.add_argument("--sweep", metavar="JSON", default="results/sweep.json",
-                   help="multi-seed results for the paired figure (default results/sweep.json; skipped if absent)")
+    p.add_argument("--sweep", metavar="JSON",
+                   help="draw the paired multi-seed figure from this results file (e.g. results/sweep.json); "
+                        "without it, from the run itself if it has several seeds")
     p.add_argument("--outdir", default="viz", help="folder for the PNGs (default viz)")
     p.add_argument("--workers", type=tcs.positive_int, default=os.cpu_count() or 1,
                    help="processes when training (default: one per CPU core)")
+    tcs.add_config_args(p, variants=False, title="when training (without --from-run or --from-table): {}")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
+    try:
+        given = tcs.explicit_fields(a)
+        if a.from_run and a.from_table:
+            raise ValueError("--from-run and --from-table draw different things; give one")
+        if given and (a.from_run or a.from_table):
+            raise ValueError(f"{'--from-run' if a.from_run else '--from-table'} draws a saved run; drop "
+                             + ", ".join(map(tcs.flag, sorted(given))))
+        if given.get("learning") == "online":
+            raise ValueError("this script trains with batch learning; draw an online table with "
+                             "--from-table PREFIX of a --learning online --table run")
+    except ValueError as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
     if a.from_table:
         try:
             rows = load_table(a.from_table)
@@ -450,7 +474,7 @@ def main(argv=None):
             raise ValueError(f"--outdir {a.outdir!r} exists and is not a folder")
         tcs.check_output_path(os.path.join(a.outdir, "training_curves.png"))
         sweep = None
-        if os.path.exists(a.sweep):
+        if a.sweep:
             with open(a.sweep) as f:
                 sweep = json.load(f)
             tcs.config_from_dict(sweep["config"])
@@ -474,14 +498,18 @@ def main(argv=None):
         "peephole_weights.png": lambda: fig_peepholes(cfg, P, members, seed),
         "weights.png": lambda: fig_weights(cfg, P, members, seed),
     }
+    source = {name: f"seed {seed} of this run" for name in figures}
+    if sweep is None and len(cfg.seeds) > 1:
+        sweep, a.sweep = {"config": tcs.config_dict(cfg), "members": results}, "this run"
     if sweep is not None:
-        figures["sweep.png"] = lambda: fig_sweep(sweep)
+        figures["sweep.png"], source["sweep.png"] = (lambda: fig_sweep(sweep)), f"every seed of {a.sweep}"
     else:
-        print(f"no {a.sweep}: skipping sweep.png (run the sweep command in README.md first)")
+        print("sweep.png skipped: the run has one seed; --sweep JSON draws it from a multi-seed run "
+              "(e.g. results/sweep.json)")
     for name, make in figures.items():
         path = os.path.join(a.outdir, name)
         save(make(), path)
-        print(f"wrote {path}")
+        print(f"wrote {path} ({source[name]})")
     print(f"done in {time.perf_counter() - t0:.1f}s")
     return 0
 

@@ -241,13 +241,13 @@ def test_cli_online_run_writes_json_checkpoint_and_merges(tmp_path):
     r = cli("--resume", str(tmp_path / "s0.npz"), "--workers", "1")
     assert r.returncode == 0, r.stderr
     r = cli("--resume", str(tmp_path / "s0.npz"), "--alpha", "0.1")
-    assert r.returncode == 2 and "--resume continues the run as saved; drop --alpha" in r.stderr
+    assert r.returncode == 2 and "--resume takes no training settings; drop --alpha" in r.stderr
 
 
 @pytest.mark.parametrize("args,needle", [
     (["--task", "msd", "--learning", "online"], "not msd"),
     (["--task", "gts", "--learning", "online", "--momentum", "1"], "momentum = 1.0 must lie in [0, 1)"),
-    (["--task", "gts", "--learning", "online", "--rows", "1"], "--rows selects rows of a --table"),
+    (["--task", "gts", "--learning", "online", "--rows", "1"], "--rows has no effect with training"),
     (["--table", "gts", "--learning", "online", "--rows", "9"], "has rows 1-7, not 9"),
     (["--merge", "x.json"], "--json PATH"),
 ])
@@ -312,5 +312,6 @@ def test_confirm_counts_a_batch_tables_perfect_networks_on_fresh_streams(tmp_pat
     row = doc["rows"][0]                                   # f_cos F=10: 9 of 10 peephole networks perfect
     assert row["ours"]["peep"]["perfect"] == 9 and row["ours"]["peep"]["confirmed"] == 9
     assert all(m["confirm_streams"] == 1 for m in row["members"] if m["streams"] is not None)   # PFG: one stream
+    assert doc["confirm_env"] == tcs.environment()          # where the confirmation ran, beside the table's env
     r = cli("--confirm", str(tmp_path / "missing"))
     assert r.returncode == 2 and "cannot read the table run" in r.stderr

@@ -3,6 +3,7 @@ stop-at-first-error streams, freezing of perfect members, learning, and their CL
 
 Every comparison states its tolerance; all arithmetic is float64.
 """
+import json
 import os
 import subprocess
 import sys
@@ -257,11 +258,22 @@ def test_pfg_cos_is_learned_and_a_perfect_member_is_frozen():
                 np.testing.assert_array_equal(m["snapshots"][k][name][0], Ps[name][j])
 
 
-def test_training_with_streams_stopped_at_the_first_error_runs_and_differs():
+def test_training_with_streams_stopped_at_the_first_error_cuts_every_batch(monkeypatch):
+    """Training hands the task's tolerance to the loss at every batch (whose cut is tested
+    above) exactly when stop_on_error is set, and the cut changes what is learned."""
     cfg = tcs.row_config(task="pfg", func="cos", F=10, iters=200, eval_every=100, seeds=(0,),
                          variants=("peep",), test_periods=20)
+    seen, inner = [], tcs.loss_and_grads
+
+    def spy(*args):
+        seen.append(args[-1])                       # stop_tol
+        return inner(*args)
+    monkeypatch.setattr(tcs, "loss_and_grads", spy)
     Pa, _ = tcs.train(cfg, log=lambda line: None)
+    assert seen == [None] * cfg.iters
+    seen.clear()
     Pb, _ = tcs.train(dataclasses_replace(cfg, stop_on_error=True), log=lambda line: None)
+    assert seen == [tcs.PFG.tolerance(cfg)] * cfg.iters == [0.3] * cfg.iters
     assert all(np.all(np.isfinite(Pb[k])) for k in Pb)
     assert not np.array_equal(Pa["Wh"], Pb["Wh"])
 
@@ -308,11 +320,25 @@ def test_row_summary_counts_perfect_members_and_their_streams():
                                       "paper": tcs.TABLES["3"]["rows"][0]["paper"], "ours": s}]})
 
 
-def test_cli_trains_a_paper_task_and_prints_its_table():
-    r = cli("--task", "pfg", "--func", "cos", "--seeds", "0", "--iters", "200", "--eval-every", "100",
-            "--test-periods", "20")
+def test_cli_trains_a_paper_task_and_prints_its_table(tmp_path):
+    """The printed summary is the JSON's: per network its periods, perfect flag and streams,
+    then per variant the count of perfect networks."""
+    js = tmp_path / "r.json"
+    r = cli("--task", "pfg", "--func", "cos", "--seeds", "0-1", "--iters", "300", "--eval-every", "100",
+            "--test-periods", "20", "--json", str(js))
     assert r.returncode == 0, r.stderr
-    assert "PFG f_cos F=10" in r.stdout and "periods" in r.stdout and "streams" in r.stdout
+    doc = json.loads(js.read_text())
+    lines = r.stdout.splitlines()
+    head = next(k for k, line in enumerate(lines) if line.split()[:2] == ["seed", "variant"])
+    assert lines[head].split()[2:] == ["periods", "perfect", "sqrt", "MSE", "streams"]
+    for m, line in zip(doc["members"], lines[head + 1:]):
+        f = m["final"]
+        assert line.split() == [str(m["seed"]), m["variant"], f"{f['periods']:.1f}", f"{f['perfect']:.0f}",
+                                f"{f['rmse']:.3f}", "-" if m["streams"] is None else str(m["streams"])]
+    for v in ("peep", "vanilla"):
+        n = sum(m["final"]["perfect"] for m in doc["members"] if m["variant"] == v)
+        mean = next(line for line in lines if line.split()[:2] == ["mean", v])
+        assert mean.split()[3] == f"{n:.0f}/2"
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -320,7 +346,7 @@ def test_cli_trains_a_paper_task_and_prints_its_table():
     (["--task", "cmsd", "--delays", "0,x"], "not a list of integers"),
     (["--task", "cmsd", "--delays", "1,1"], "delays [1, 1] must be distinct"),
     (["--task", "gts", "--F", "1"], "F = 1 must be an integer >= 2"),
-    (["--stop-on-error", "yes"], "stop_on_error applies to the paper's tasks"),
+    (["--stop-on-error", "yes"], "--stop-on-error has no effect with --task msd"),
     (["--table", "9"], "invalid choice: '9'"),
     (["--table", "3", "--func", "tri"], "--table sets task, F, delays, func per row; drop --func"),
     (["--table", "1", "--lr", "0"], "'0' must be > 0"),

@@ -1,13 +1,19 @@
 """End-to-end runs of the two companion scripts on a tiny config, into a temporary folder."""
+import json
 import os
 import struct
 import subprocess
 import sys
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import timing_counting_spikes as tcs  # noqa: E402
+from visualize_timing_counting_spikes import COLORS  # noqa: E402
+
 TINY = ["--T", "40", "--D-min", "5", "--D-max", "12", "--hidden", "4", "--iters", "40",
         "--eval-every", "10", "--n-test", "16", "--batch", "8"]
 FIGURES = ["training_curves.png", "predictions.png", "cell_state.png", "gates.png",
@@ -36,10 +42,24 @@ def tiny_run(tmp_path_factory):
     return prefix
 
 
-def check_figures(outdir):
-    for name in FIGURES:
+def color_pixels(path, color):
+    """Pixels of a PNG within 10 levels of a '#rrggbb' color in every channel."""
+    img = iio.imread(path)[..., :3].astype(int)
+    rgb = np.array([int(color[k:k + 2], 16) for k in (1, 3, 5)])
+    return int(np.sum(np.all(np.abs(img - rgb) <= 10, axis=-1)))
+
+
+# the figures that draw both variants, each in its color
+BOTH_VARIANTS = ("training_curves.png", "predictions.png", "sweep.png")
+
+
+def check_figures(outdir, names=FIGURES):
+    for name in names:
         w, h = png_size(os.path.join(outdir, name))
         assert 600 <= w <= 2400 and 300 <= h <= 1600, f"{name}: {w}x{h}"
+        if name in BOTH_VARIANTS:
+            for v, color in COLORS.items():
+                assert color_pixels(os.path.join(outdir, name), color) >= 50, f"{name} does not draw {v}"
     assert not [n for n in os.listdir(outdir) if n.startswith(".tmp-")], "temporary file left behind"
 
 
@@ -52,12 +72,26 @@ def test_visualize_trains_and_writes_every_figure(tmp_path, tiny_run):
 
 
 def test_visualize_from_a_saved_run(tmp_path, tiny_run):
+    """Every figure says where it came from; the paired figure of a multi-seed run is drawn
+    from that run, and a one-seed run without --sweep skips it and says so."""
     out = tmp_path / "viz"
-    r = run("visualize_timing_counting_spikes.py", "--from-run", tiny_run, "--outdir", str(out),
-            "--sweep", tiny_run + ".json")
+    r = run("visualize_timing_counting_spikes.py", "--from-run", tiny_run, "--outdir", str(out))
     assert r.returncode == 0, r.stderr
     assert "training both variants" not in r.stdout
+    assert f"sweep.png (every seed of this run)" in r.stdout and "predictions.png (seed 0 of this run)" in r.stdout
     check_figures(out)
+    one = str(tmp_path / "one")
+    r = run("timing_counting_spikes.py", *TINY, "--seed", "1", "--json", one + ".json", "--save", one + ".npz")
+    assert r.returncode == 0, r.stderr
+    r = run("visualize_timing_counting_spikes.py", "--from-run", one, "--outdir", str(tmp_path / "v1"))
+    assert r.returncode == 0, r.stderr
+    assert "sweep.png skipped: the run has one seed" in r.stdout
+    check_figures(tmp_path / "v1", [n for n in FIGURES if n != "sweep.png"])
+    assert not (tmp_path / "v1" / "sweep.png").exists()
+    r = run("visualize_timing_counting_spikes.py", "--from-run", one, "--sweep", tiny_run + ".json",
+            "--outdir", str(tmp_path / "v2"))
+    assert r.returncode == 0, r.stderr
+    assert f"sweep.png (every seed of {tiny_run}.json)" in r.stdout
 
 
 def test_table_run_and_its_figures(tmp_path):
@@ -67,16 +101,30 @@ def test_table_run_and_its_figures(tmp_path):
     r = run("timing_counting_spikes.py", "--table", "3", "--seeds", "0", "--iters", "100",
             "--test-periods", "20", "--json", prefix + ".json", "--save", prefix + ".npz")
     assert r.returncode == 0, r.stderr
-    assert "| PFG f_tri F=25 | peep | 50 | 4063 ± 303 | 0.13 ± 0.024 |" in r.stdout   # the paper's row
+    doc = json.loads(open(prefix + ".json").read())
+    table = [line for line in r.stdout.splitlines() if line.startswith("| PFG")]
+    assert len(table) == 12 and len(doc["rows"]) == 6
+    for k, row in enumerate(doc["rows"]):
+        assert row["paper"] == {v: list(p) for v, p in tcs.TABLES["3"]["rows"][k]["paper"].items()}
+        for v, line in zip(("vanilla", "peep"), table[2 * k:2 * k + 2]):
+            ms = [m for m in row["members"] if m["variant"] == v]
+            won = sum(m["streams"] is not None for m in ms)
+            assert len(ms) == 1 and row["ours"][v]["perfect"] == won and all(
+                (m["streams"] is not None) == (m["final"]["periods"] >= 20) for m in ms)
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            assert cells[:5] == [row["label"], v, str(row["paper"][v][0]), row["paper"][v][1], row["paper"][v][2]]
+            assert cells[5] == f"{100 * won:.0f}" and cells[-1] == f"{ms[0]['final']['periods']:g}"
     r = run("visualize_timing_counting_spikes.py", "--from-table", prefix, "--outdir", str(tmp_path / "v"))
     assert r.returncode == 0, r.stderr
     for f in ("cos", "tri", "rect"):
         for F in (10, 25):
-            assert png_size(str(tmp_path / "v" / f"pfg_{f}_F{F}.png")) == (1488, 864)
+            path = str(tmp_path / "v" / f"pfg_{f}_F{F}.png")
+            assert png_size(path) == (1824, 864)
+            assert all(color_pixels(path, color) >= 50 for color in COLORS.values()), path
     r = run("visualize_timing_counting_spikes.py", "--task", "nmsd", "--F", "6", "--seeds", "0-1",
             "--iters", "50", "--outdir", str(tmp_path / "w"))
     assert r.returncode == 0, r.stderr
-    assert png_size(str(tmp_path / "w" / "nmsd_F6_I01.png")) == (1488, 864)
+    assert png_size(str(tmp_path / "w" / "nmsd_F6_I01.png")) == (1824, 864)
 
 
 def test_gif_has_one_frame_per_snapshot_and_reuses_them(tmp_path):

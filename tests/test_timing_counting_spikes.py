@@ -273,7 +273,8 @@ def test_cli_json_and_checkpoint(tmp_path):
 ])
 def test_bad_input_gives_one_clear_line_and_exit_2(args, needle, tmp_path):
     out = tmp_path / "never.json"
-    r = cli(*args, "--iters" if "--iters" not in args else "--eval-every", "5", "--json", str(out))
+    more = [] if "--load" in args else ["--iters" if "--iters" not in args else "--eval-every", "5", "--json", str(out)]
+    r = cli(*args, *more)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Traceback" not in r.stderr
     last = r.stderr.strip().splitlines()[-1]
@@ -410,13 +411,23 @@ def test_paper_cell_matches_its_equations_and_init():
         assert np.all(np.abs(P[k]) <= 0.1)
     batch = tcs.MSD.sample(cfg, np.random.default_rng(4), 6)
     tr = tcs.trace(tcs.stack([P]), batch.x[:, :, None], tcs.cell_of(cfg))
-    i, f, g, o, c, h = (tr[k][:, :, 0] for k in ("i", "f", "g", "o", "c", "h"))
+    i, f, g, o, c, h = (tr[k][:, :, 0] for k in ("i", "f", "g", "o", "c", "h"))     # (T, H, N)
     c_prev = np.concatenate([np.zeros_like(c[:1]), c[:-1]])
-    np.testing.assert_allclose(c, f * c_prev + i * g, rtol=0, atol=1e-14)   # identity g: g = z_g
-    np.testing.assert_allclose(h, o * c, rtol=0, atol=1e-14)                 # no output squashing
+    h_prev = np.concatenate([np.zeros_like(h[:1]), h[:-1]])
+    # every equation recomputed from the weights: z = x Wx + h_{t-1} Wh + b, gates in order i f g o
+    z = (np.einsum("tjn,jk->tkn", batch.x, P["Wx"]) + np.einsum("thn,hk->tkn", h_prev, P["Wh"])
+         + P["b"][None, :, None])
+    sig = lambda a: 1.0 / (1.0 + np.exp(-a))
+    H, pe = cfg.hidden, {k: P[k][None, :, None] for k in tcs.PEEPS}
+    np.testing.assert_allclose(i, sig(z[:, tcs.I_ * H:(tcs.I_ + 1) * H] + pe["p_i"] * c_prev), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(f, sig(z[:, tcs.F_ * H:(tcs.F_ + 1) * H] + pe["p_f"] * c_prev), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(g, z[:, tcs.G_ * H:(tcs.G_ + 1) * H], rtol=0, atol=1e-14)      # identity: g = z_g
+    np.testing.assert_allclose(c, f * c_prev + i * g, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(o, sig(z[:, tcs.O_ * H:(tcs.O_ + 1) * H] + pe["p_o"] * c), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(h, o * c, rtol=0, atol=1e-14)                                  # no output squashing
     y = tcs.predict(tcs.stack([P]), batch.x[:, :, None], tcs.cell_of(cfg))[:, 0]
     np.testing.assert_allclose(y, tr["y"][:, 0], rtol=0, atol=1e-14)
-    assert np.all((y > 0) & (y < 1))                                         # sigmoid readout
+    np.testing.assert_allclose(y, sig(np.einsum("thn,h->tn", h, P["Wy"][:, 0]) + P["by"][0]), rtol=0, atol=1e-14)
 
 
 def test_cli_trains_the_paper_cell_with_truncated_gradients():

@@ -1,0 +1,154 @@
+"""The command line a newcomer meets: flags that conflict or would be ignored, and what the
+summaries print. Every rejected command must fail in one line with exit 2 before it runs
+or writes anything."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import timing_counting_spikes as tcs  # noqa: E402
+
+TINY = ["--T", "40", "--D-min", "5", "--D-max", "12", "--hidden", "2", "--n-test", "16", "--batch", "4"]
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "timing_counting_spikes.py"), *args],
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+# ---------------------------------------------------------------- conflicting and ignored flags
+
+@pytest.mark.parametrize("args,needle", [
+    (["--load", "s.npz", "--table", "1"], "--load and --table are different modes"),
+    (["--json", "X", "--save", "X"], "--json and --save both name 'X'"),
+    (["--seed", "4", "--seeds", "0-2"], "--seed 4 and --seeds 0,1,2 both set the seeds"),
+    (["--task", "pfg", "--T", "100"], "--T has no effect with --task pfg"),
+    (["--load", "s.npz", "--hidden", "4", "--iters", "5"], "--load takes no training settings; drop --hidden, --iters"),
+    (["--gradcheck", "--bench"], "--gradcheck and --bench are different modes"),
+    (["--task", "gts", "--func", "tri"], "--func has no effect with --task gts"),
+    (["--task", "nmsd", "--learning", "online", "--lr", "0.1"], "--lr has no effect with --task nmsd, --learning online"),
+    (["--task", "nmsd", "--alpha", "0.1"], "--alpha has no effect with --task nmsd, --learning batch"),
+    (["--task", "pfg", "--paper-forget-bias", "1"], "--paper-forget-bias has no effect"),
+    (["--table", "1", "--rows", "2"], "--rows has no effect with --table unless --learning online"),
+    (["--budget-minutes", "2"], "--budget-minutes has no effect with training unless --learning online"),
+    (["--task", "gts", "--learning", "online", "--checkpoint-minutes", "2"], "--checkpoint-minutes needs --checkpoint"),
+    (["--compare", "a.json"], "--compare has no effect with training"),
+    (["--report", "results/table1.json", "--json", "out.json"], "--json has no effect with --report"),
+    (["--confirm", "results/table1", "--save", "out.npz"], "--save has no effect with --confirm"),
+    (["--bench", "--hidden", "3"], "--bench takes no training settings"),
+    (["--gradcheck", "--workers", "1"], "--workers has no effect with --gradcheck"),
+    (["--task", "gts", "--learning", "online", "--json", "X", "--checkpoint", "X"],
+     "--json and --checkpoint both name 'X'"),
+])
+def test_conflicting_or_ignored_flags_are_one_line_and_exit_2(args, needle, tmp_path):
+    r = cli(*args, cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert needle in lines[-1], lines[-1]
+    assert os.listdir(tmp_path) == [], "a rejected command wrote a file"
+
+
+def test_every_config_flag_is_in_one_help_section_and_has_a_scope_if_not_read_everywhere():
+    names = [n for n, _ in tcs.FLAGS]
+    grouped = [n for group in tcs.FLAG_GROUPS.values() for n in group]
+    assert sorted(names) == sorted(grouped) and len(set(grouped)) == len(grouped)
+    scoped = [n for fields, _, _ in tcs.SCOPE for n in fields]
+    assert set(scoped) <= set(names) and len(set(scoped)) == len(scoped)
+
+
+def test_help_shows_its_sections():
+    r = cli("--help")
+    assert r.returncode == 0
+    for title in ("task:", "model:", "training:", "evaluation:", "modes (give at most one",
+                  "processes and files:", "online runs (--learning online):"):
+        assert title in r.stdout, title
+
+
+# ---------------------------------------------------------------- what the summaries print
+
+def fake_results(perfect, periods, train=None):
+    return {"members": [{"seed": k, "variant": "peep", "streams": 10 if p else None,
+                         "final": {"periods": q, "perfect": float(p), "rmse": 0.1}}
+                        for k, (p, q) in enumerate(zip(perfect, periods))]}
+
+
+def test_summary_counts_perfect_networks_instead_of_rounding_a_fraction():
+    cfg = tcs.row_config(task="pfg", seeds=tuple(range(10)), variants=("peep",))
+    text = tcs.summary_table(cfg, fake_results([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], [1000] * 4 + [3] * 6))
+    mean = next(line for line in text.splitlines() if line.startswith("mean"))
+    std = next(line for line in text.splitlines() if line.startswith(" std"))
+    assert mean.split()[2:4] == ["401.8", "4/10"], mean
+    assert std.split()[2:3] == [f"{np.std([1000] * 4 + [3] * 6, ddof=1):.1f}"] and len(std.split()) == 4, std
+
+
+def test_progress_line_averages_the_networks_still_training():
+    cfg = tcs.row_config(task="pfg", seeds=(0, 1, 2), variants=("peep",))
+    members = tcs.members_of(cfg)
+    metrics = [{"periods": 1.0, "perfect": 0.0, "rmse": 0.5}] * 3
+    line = tcs.progress_line(cfg, members, 100, [np.nan, 2e-3, 4e-3], metrics, 1.0)
+    assert "peep: train 3.00e-03" in line, line
+    line = tcs.progress_line(cfg, members, 100, [np.nan] * 3, metrics, 1.0)
+    assert "peep: train        -" in line, line
+
+
+def test_zero_iterations_print_dashes_not_nan():
+    r = cli(*TINY, "--iters", "0", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert "nan" not in r.stdout.lower()
+    row = next(line for line in r.stdout.splitlines() if line.split()[:2] == ["4", "peep"])
+    assert row.split()[-2:] == ["-", "-"], row
+
+
+def test_table_median_periods_keeps_fractions():
+    doc = {"rows": [{"label": "NMSD F=10 I in {0,1}", "config": {"task": "nmsd"},
+                     "paper": tcs.TABLES["1"]["rows"][0]["paper"],
+                     "ours": {v: {"percent": 0.0, "streams_mean": None, "streams_std": None,
+                                  "periods_median": 0.25} for v in ("peep", "vanilla")}}]}
+    rows = tcs.table_markdown(doc).splitlines()[2:]
+    assert all(r.endswith("| 0.25 |") for r in rows), rows
+
+
+def test_a_loss_beyond_any_sane_bound_is_divergence():
+    r = cli(*TINY, "--iters", "20", "--lr", "1e30", "--clip", "1e300", "--workers", "1")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "diverged at iteration" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_loss_and_gradient_agree_for_a_mask_that_is_not_binary():
+    """0.5 sum mask (y - d)^2 and its gradient: a central difference on every parameter."""
+    cfg = tcs.Config(task="cmsd", F=3, delays=(0, 1), periods=2, hidden=2)
+    b = tcs.CMSD.sample(cfg, np.random.default_rng(1), 2)
+    mask = np.random.default_rng(2).uniform(0.2, 1.7, b.d.shape)[:, None]
+    P = tcs.stack([tcs.init_member(cfg, 0, "peep")])
+    x, d, peep = b.x[:, :, None], b.d[:, None], np.array([True])
+    loss, g, y = tcs.loss_and_grads(P, x, d, peep, mask=mask)
+    assert loss[0] == pytest.approx(0.5 * np.sum(mask * (y - d) ** 2) / 2, rel=1e-12)
+    eps = 1e-6
+    for name in tcs.PARAMS:
+        flat = P[name].reshape(-1)
+        for k in range(0, flat.size, max(1, flat.size // 5)):
+            old = flat[k]
+            flat[k] = old + eps
+            up = tcs.loss_and_grads(P, x, d, peep, mask=mask)[0][0]
+            flat[k] = old - eps
+            down = tcs.loss_and_grads(P, x, d, peep, mask=mask)[0][0]
+            flat[k] = old
+            num = (up - down) / (2 * eps)
+            assert abs(num - g[name].reshape(-1)[k]) <= 1e-7 * max(1.0, abs(num)), (name, k, num)
+
+
+def test_a_results_file_from_a_newer_version_says_so(tmp_path):
+    with open(os.path.join(ROOT, "results", "headline.json")) as f:
+        doc = json.load(f)
+    doc["config"]["newer_field"] = 1
+    path = tmp_path / "newer.json"
+    path.write_text(json.dumps(doc))
+    r = cli("--report", str(path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "unknown field(s) newer_field: written by a newer version" in r.stderr.strip().splitlines()[-1]
