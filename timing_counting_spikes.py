@@ -1972,6 +1972,12 @@ def environment():
             "machine": platform.machine(), "cpus": os.cpu_count()}
 
 
+def machine_line():
+    """environment() as the one line a run prints at its end, beside its numbers."""
+    env = environment()
+    return f"machine: {env['cpu']}, {env['cpus']} cpus, numpy {env['numpy']}, BLAS {env['blas']}"
+
+
 def write_json(path, doc):
     atomic_write(path, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
 
@@ -2390,8 +2396,7 @@ def bench(cfg, iters=200, repeats=3, log=print):
     cases = [("1 model, peep", [4], ["peep"], 1), ("1 model, vanilla", [4], ["vanilla"], 1),
              ("14 models (7 seeds x 2), 1 process", range(7), VARIANTS, 1),
              ("14 models (7 seeds x 2), 2 processes", range(7), VARIANTS, 2)]
-    env = environment()
-    log(f"machine: {env['cpu']}, {env['cpus']} cpus, numpy {env['numpy']}, BLAS {env['blas']}")
+    log(machine_line())
     log(f"benchmark: T={cfg.T} H={cfg.hidden} batch={cfg.batch}, {iters} iterations per run, "
         f"median and fastest of {repeats} runs")
     log(f"{'run':<38} {'ms/iter':>8} {'ms/model-iter':>14} {'fastest':>8}")
@@ -2796,6 +2801,7 @@ def main(argv=None):
         doc, params = done
         print(table_markdown(doc))
         print(f"table {a.table} took {doc['seconds']:.0f}s")
+        print(machine_line())
         if a.json:
             write_json(a.json, doc)
             print(f"wrote {a.json}")
@@ -2825,6 +2831,7 @@ def main(argv=None):
     P, results = done
     print(summary_table(cfg, results))
     print(f"trained in {results['seconds']:.1f}s")
+    print(machine_line())
     if a.json:
         save_json(a.json, cfg, results)
         print(f"wrote {a.json}")
@@ -2919,6 +2926,7 @@ def online_main(p, a, given):
     doc = online_doc(run, members)
     print(online_markdown(doc))
     print(f"{run.steps} steps in {run.seconds:.0f}s" + ("" if doc["finished"] else "; some networks unfinished"))
+    print(machine_line())
     if ckpt:
         save_online_checkpoint(ckpt, run)
         print(f"wrote {ckpt}")

@@ -103,6 +103,8 @@ def test_zero_iterations_print_dashes_not_nan():
     assert "nan" not in r.stdout.lower()
     row = next(line for line in r.stdout.splitlines() if line.split()[:2] == ["4", "peep"])
     assert row.split()[-2:] == ["-", "-"], row
+    env = tcs.environment()                  # the summary ends with the machine the numbers came from
+    assert r.stdout.splitlines()[-1] == f"machine: {env['cpu']}, {env['cpus']} cpus, numpy {env['numpy']}, BLAS {env['blas']}"
 
 
 def test_table_median_periods_keeps_fractions():
