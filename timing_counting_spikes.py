@@ -1633,10 +1633,12 @@ CHECKPOINT_MINUTES = 5.0          # wall clock between checkpoints of a run give
 
 
 class OnlineRun:
-    """nets [(row, cfg, seed, variant)] of one task family; its state and progress."""
+    """nets [(row, cfg, seed, variant)] of one task family; its state and progress; budget in
+    training streams per network and, if minutes, in wall clock for the whole run."""
 
-    def __init__(self, nets, budget, table=None, st=None, steps=0, seconds=0.0):
+    def __init__(self, nets, budget, table=None, st=None, steps=0, seconds=0.0, minutes=None):
         self.nets, self.budget, self.table, self.steps, self.seconds = nets, budget, table, steps, seconds
+        self.minutes = minutes
         cfg0 = nets[0][1]
         self.layout, self.cell, self.H, self.n_in = (LAYOUT_OF[cfg0.task], cell_of(cfg0), cfg0.hidden,
                                                      TASKS[cfg0.task].n_in)
@@ -1770,8 +1772,9 @@ ONLINE_STATE_VERSION = 1
 
 def save_online_checkpoint(path, run):
     """The whole run (state arrays, networks, progress) in one .npz, written atomically."""
-    meta = json.dumps({"version": ONLINE_STATE_VERSION, "budget": run.budget, "table": run.table, "steps": run.steps,
-                       "seconds": run.seconds, "nets": [[r, config_dict(c), s, v] for r, c, s, v in run.nets]})
+    meta = json.dumps({"version": ONLINE_STATE_VERSION, "budget": run.budget, "minutes": run.minutes,
+                       "table": run.table, "steps": run.steps, "seconds": run.seconds,
+                       "nets": [[r, config_dict(c), s, v] for r, c, s, v in run.nets]})
     atomic_write(path, lambda f: np.savez(f, meta=np.array(meta), **{"st_" + k: v for k, v in run.st.items()}))
 
 
@@ -1793,7 +1796,7 @@ def load_online_checkpoint(path):
     if set(st) != set(fresh) or any(st[k].dtype != fresh[k].dtype or st[k].shape[:-1] != fresh[k].shape[:-1]
                                     or st[k].shape[-1] != len(nets) for k in ("theta", "s", "dS", "j")):
         raise ValueError(f"checkpoint {path!r}: its arrays do not match its networks (damaged or foreign file)")
-    return OnlineRun(nets, meta["budget"], meta["table"], st, meta["steps"], meta["seconds"])
+    return OnlineRun(nets, meta["budget"], meta["table"], st, meta["steps"], meta["seconds"], meta.get("minutes"))
 
 
 # ----------------------------------------------------------------------------
@@ -2707,8 +2710,9 @@ def main(argv=None):
     g.add_argument("--rows", type=parse_seeds, metavar="LIST",
                    help="with --table: only these rows (1-based, e.g. 1-3), to split a table into shards")
     g.add_argument("--budget-minutes", type=positive_float, metavar="MIN",
-                   help="stop after this much wall clock (a resumed run counts its earlier time); the "
-                        "table then says how many streams each unfinished network ran")
+                   help="stop after this much wall clock in all (a resumed run counts its earlier time and "
+                        "keeps its budget unless given a new one); the table then says how many streams "
+                        "each unfinished network ran")
     g.add_argument("--checkpoint", metavar="PATH", help="save the whole run here (.npz, atomically) every "
                    "--checkpoint-minutes and at the end, for --resume")
     g.add_argument("--checkpoint-minutes", type=positive_float, metavar="MIN",
@@ -2717,7 +2721,7 @@ def main(argv=None):
                        "and keep checkpointing to it")
     modes.add_argument("--confirm", metavar="PREFIX", help="run every network a batch --table run (PREFIX.json + "
                        f"PREFIX.npz) found perfect on {CONFIRM_STREAMS} fresh streams; --json writes the table with "
-                                                           "the counts")
+                       "the counts")
     files.add_argument("--compare", metavar="JSON", help="with --report of an online results file: show this batch "
                        "table's perfect counts beside it")
     modes.add_argument("--merge", nargs="+", metavar="JSON", help="merge the results files of shards of one "
@@ -2887,6 +2891,7 @@ def online_main(p, a, given):
     try:
         if a.resume:                # check_flags: no settings given, the run continues as saved
             run = load_online_checkpoint(a.resume)
+            run.minutes = a.budget_minutes or run.minutes       # a new wall-clock budget may be given
         else:
             if a.table:
                 fixed = sorted(set(given) & set(ROW_FIELDS))
@@ -2900,7 +2905,7 @@ def online_main(p, a, given):
                 cfg = config_from_args(a)
                 cfg.validate()
                 nets = [(0, cfg, s, v) for s, v in members_of(cfg)]
-            run = OnlineRun(nets, nets[0][1].budget, a.table)
+            run = OnlineRun(nets, nets[0][1].budget, a.table, minutes=a.budget_minutes)
         for path in (a.json, a.save, a.checkpoint):
             if path:
                 check_output_path(path)
@@ -2909,11 +2914,11 @@ def online_main(p, a, given):
     ckpt = a.checkpoint or a.resume
     rows = sorted({r for r, _, _, _ in run.nets})
     print(f"online learning: {len(run.nets)} networks ({len(rows)} row(s) x seeds x variants), budget "
-          f"{run.budget} training streams each" + (f" or {a.budget_minutes} min" if a.budget_minutes else "")
+          f"{run.budget} training streams each" + (f" or {run.minutes} min" if run.minutes else "")
           + f", {min(a.workers, len(run.nets))} process(es)" + (f", resuming at step {run.steps}" if a.resume else ""),
           flush=True)
     def work():
-        train_online(run, a.workers, a.budget_minutes, ckpt, a.checkpoint_minutes)
+        train_online(run, a.workers, run.minutes, ckpt, a.checkpoint_minutes)
         return online_results(run)
     kept = (lambda: f"{ckpt} holds the run as last saved" if ckpt and os.path.exists(ckpt) else "nothing written")
     try:

@@ -244,6 +244,22 @@ def test_cli_online_run_writes_json_checkpoint_and_merges(tmp_path):
     assert r.returncode == 2 and "--resume takes no training settings; drop --alpha" in r.stderr
 
 
+def test_resume_keeps_the_wall_clock_budget_of_the_run(tmp_path):
+    """A run stopped by --budget-minutes stays stopped on --resume (its budget is in the
+    checkpoint, and the resumed run counts the time already spent); a new one extends it."""
+    c = str(tmp_path / "c.npz")
+    r = cli("--task", "gts", "--learning", "online", "--seeds", "0", "--budget", "1000000000",
+            "--budget-minutes", "0.02", "--checkpoint", c, "--workers", "1")
+    assert r.returncode == 0 and "wall-clock budget of 0.02 min reached" in r.stdout, r.stdout + r.stderr
+    assert tcs.load_online_checkpoint(c).minutes == 0.02
+    r = cli("--resume", c, "--workers", "1")
+    assert r.returncode == 0 and "or 0.02 min" in r.stdout and "wall-clock budget of 0.02 min reached" in r.stdout
+    steps = tcs.load_online_checkpoint(c).steps
+    r = cli("--resume", c, "--workers", "1", "--budget-minutes", "0.15")     # segments run up to 3 s
+    assert r.returncode == 0 and "wall-clock budget of 0.15 min reached" in r.stdout, r.stdout + r.stderr
+    assert tcs.load_online_checkpoint(c).steps > steps and tcs.load_online_checkpoint(c).minutes == 0.15
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--task", "msd", "--learning", "online"], "not msd"),
     (["--task", "gts", "--learning", "online", "--momentum", "1"], "momentum = 1.0 must lie in [0, 1)"),
