@@ -91,6 +91,36 @@ def excite(run):
     run.st["mu"][:] = 0.5
 
 
+@pytest.mark.parametrize("task,kw", [("nmsd", dict(F=4, delays=(0, 1, 2))), ("pfg", dict(F=5, func="cos"))])
+def test_a_momentum_step_after_every_target_of_a_training_stream_and_nowhere_else(task, kw):
+    """v = mu v - alpha dE/dtheta, theta += v at every step that gives a training network a
+    target (NMSD: its spike; PFG: every step); at other steps and during tests, nothing moves."""
+    cfg = online(task, **kw)
+    st = tcs.online_state([(cfg, 2, "peep")], budget=10 ** 6)
+    st["alpha"][:], st["mu"][:] = 0.05, 0.7
+    st["cm"][:] = np.where(st["trainf"] > 0, st["mu"], 1.0)
+    net = nets_of(st, cfg)
+    net.gsum = np.zeros_like(st["theta"])
+    v, theta, theta0 = st["vel"].copy(), st["theta"].copy(), st["theta"].copy()
+    seen = {"target": 0, "none": 0}
+    for _ in range(400):
+        target = bool(st["trainf"][0] > 0) and (task == "pfg" or st["pos"][0] == st["last"][0])
+        before = net.gsum.copy()
+        net.step()
+        g = net.gsum - before                          # this step's dE/dtheta, masked
+        if target:
+            v = 0.7 * v - 0.05 * g
+            theta = theta + v
+            seen["target"] += 1
+        else:
+            assert not g.any()
+            seen["none"] += 1
+        np.testing.assert_allclose(st["vel"], v, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(st["theta"], theta, rtol=0, atol=1e-15)
+    assert seen["target"] > 20 and seen["none"] > 20    # both kinds of step were met
+    assert np.abs(v).max() > 1e-4 and np.abs(st["theta"] - theta0).max() > 1e-3      # the steps were real
+
+
 def test_network_in_an_ensemble_equals_its_solo_run():
     nets = mixed_run()
     whole = tcs.OnlineRun(nets, budget=10 ** 6)
