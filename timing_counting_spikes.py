@@ -2470,7 +2470,9 @@ def _number(kind, low, strict):
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
-        if not np.isfinite(v) or (v <= low if strict else v < low):
+        if not np.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if v <= low if strict else v < low:
             raise argparse.ArgumentTypeError(f"{text!r} must be {'>' if strict else '>='} {low}")
         return v
     return parse

@@ -154,3 +154,33 @@ def test_a_results_file_from_a_newer_version_says_so(tmp_path):
     r = cli("--report", str(path))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "unknown field(s) newer_field: written by a newer version" in r.stderr.strip().splitlines()[-1]
+
+
+ONLINE = ["--task", "gts", "--learning", "online"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--learning", "sometimes"], "invalid choice: 'sometimes'"),
+    (ONLINE + ["--alpha", "0"], "'0' must be > 0"),
+    (ONLINE + ["--alpha", "inf"], "'inf' is not a finite number"),
+    (ONLINE + ["--momentum", "-0.5"], "'-0.5' must be >= 0"),
+    (ONLINE + ["--budget", "0"], "'0' must be > 0"),
+    (ONLINE + ["--budget-minutes", "-1"], "'-1' must be > 0"),
+    (ONLINE + ["--checkpoint", "c.npz", "--checkpoint-minutes", "0"], "'0' must be > 0"),
+    (ONLINE + ["--forget", "maybe"], "invalid choice: 'maybe'"),
+    (ONLINE + ["--paper-forget-bias", "nan"], "'nan' is not a finite number"),
+    (["--table", "gts", "--learning", "online", "--rows", "0-x"], "is not a seed list"),
+    (["--resume", "missing.npz"], "missing.npz"),
+    (["--report", "missing.json"], "missing.json"),
+    (["--report", "../results/headline.json", "--compare", "missing.json"], "missing.json"),
+    (["--merge", "missing.json", "--json", "out.json"], "missing.json"),
+    (["--confirm", "missing"], "missing"),
+])
+def test_bad_values_of_the_online_and_file_flags_are_one_line_and_exit_2(args, needle, tmp_path):
+    work = tmp_path / "w"
+    work.mkdir()
+    r = cli(*[a.replace("../results", os.path.join(ROOT, "results")) for a in args], cwd=work)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert needle in r.stderr.strip().splitlines()[-1], r.stderr
+    assert os.listdir(work) == [], "a rejected command wrote a file"
