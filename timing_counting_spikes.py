@@ -41,8 +41,8 @@ The paper's own tasks (--task; Sections 4.2-4.4 of the paper)
     pfg   no input; the target is f_cos, f_tri or f_rect with period F
     Where no target is given the loss mask is 0. A test stream runs free until its first
     prediction off by >= 0.49 (0.3 for PFG) or for 1000 periods; a network is perfect when
-    every test stream completes them (NMSD: both of its possible streams), and it is then
-    frozen, as the paper stops training it. --stop-on-error yes also ends each training
+    every test stream completes them (NMSD: both of its possible streams; CMSD, GTS: 10 new
+    streams at every test), and it is then frozen, as the paper stops training it. --stop-on-error yes also ends each training
     stream at its first wrong prediction, the paper's rule (not in our recipe).
 
 The paper's own learning (--learning online; its Sections 2.2, 3.2, 4.1)
@@ -93,8 +93,6 @@ Layout of this file, top to bottom
 Deliberately left out
     The paper's full budgets (10^7-10^8 training streams per network): our online runs stop
     after minutes of wall clock. Learning the initial state (the paper's Section 5.1).
-    Fresh test streams at every test of batch learning (its tests reuse each seed's fixed
-    streams; the networks they find perfect are confirmed on fresh streams afterwards).
 """
 import argparse
 import dataclasses
@@ -232,8 +230,8 @@ STREAM_TRAIN = 2   # training batches
 STREAM_TEST = 3    # the fixed held-out test set
 
 
-def rng_for(seed, stream):
-    return np.random.default_rng([seed, stream])
+def rng_for(seed, stream, *more):
+    return np.random.default_rng([seed, stream, *more])
 
 
 # ----------------------------------------------------------------------------
@@ -1425,10 +1423,14 @@ def members_of(cfg):
     return [(s, v) for s in cfg.seeds for v in cfg.variants]
 
 
-def test_sets(cfg):
-    """The fixed held-out set of each seed, from its own stream, padded to one length
-    (padding: no input, no target, no period ends) so that the seeds stack."""
-    tests = {s: TASKS[cfg.task].test_set(cfg, rng_for(s, STREAM_TEST)) for s in cfg.seeds}
+def test_sets(cfg, draw=None):
+    """The held-out set of each seed, from its own stream, padded to one length (padding:
+    no input, no target, no period ends) so that the seeds stack. draw None: the seed's
+    fixed set (MSD, --load, figures); draw k: its k-th fresh set, so that the paper's tasks
+    test on new streams at every test, as the paper does, and no network passes by luck on
+    streams it has met before."""
+    tests = {s: TASKS[cfg.task].test_set(cfg, rng_for(s, STREAM_TEST, *([] if draw is None else [draw])))
+             for s in cfg.seeds}
     L = max(len(b.d) for b in tests.values())
     for b in tests.values():
         pad = L - len(b.d)
@@ -1474,7 +1476,7 @@ def train(cfg, members=None, log=print, snapshots=False, report=None):
     P = stack([init_member(cfg, s, v) for s, v in members])
     peep = np.array([v == "peep" for _, v in members])
     train_rng = {s: rng_for(s, STREAM_TRAIN) for s in seeds}
-    tests = test_sets(cfg)
+    fixed_tests = None if task.freeze else test_sets(cfg)      # paper tasks: a fresh draw at every test
     M, cell, T = len(members), cell_of(cfg), task.length(cfg)
     ws = Workspace(M, T, cfg.batch, cfg.hidden, task.n_in)
     opt = Adam(P, cfg)
@@ -1487,6 +1489,7 @@ def train(cfg, members=None, log=print, snapshots=False, report=None):
         if snapshots:
             snaps.append({k: v.copy() for k, v in P.items()})
         live = np.flatnonzero(~frozen)
+        tests = (fixed_tests or test_sets(cfg, draw=it)) if len(live) else None
         if len(live) == M:
             new = evaluate(cfg, P, members, tests)
         else:

@@ -278,6 +278,28 @@ def test_training_with_streams_stopped_at_the_first_error_cuts_every_batch(monke
     assert not np.array_equal(Pa["Wh"], Pb["Wh"])
 
 
+def test_paper_tasks_test_on_fresh_streams_at_every_test_and_msd_on_its_fixed_set(monkeypatch):
+    """CMSD and GTS draw new test streams at every test (the draw is named by the iteration,
+    per seed, so a solo run meets the same ones); MSD keeps its fixed held-out set."""
+    seen, inner = [], tcs.evaluate
+
+    def spy(cfg, P, members, tests):
+        seen.append({s: b.x.copy() for s, b in tests.items()})
+        return inner(cfg, P, members, tests)
+    monkeypatch.setattr(tcs, "evaluate", spy)
+    cfg = tcs.row_config(task="cmsd", F=4, delays=(0, 1), iters=30, eval_every=10, seeds=(0, 1), test_periods=20)
+    tcs.train(cfg, log=lambda line: None)
+    assert len(seen) >= 3
+    for a, b in zip(seen, seen[1:]):
+        assert not np.array_equal(a[0], b[0]) and not np.array_equal(a[1], b[1])
+    np.testing.assert_array_equal(tcs.test_sets(cfg, draw=10)[1].x, seen[1][1])
+    assert not np.array_equal(tcs.test_sets(cfg)[1].x, seen[1][1])      # not the fixed set either
+    seen.clear()
+    tcs.train(tcs.Config(T=40, D_min=5, D_max=12, hidden=2, iters=20, eval_every=10, n_test=8, seeds=(0,)),
+              log=lambda line: None)
+    assert len(seen) == 3 and all(np.array_equal(seen[0][0], x[0]) for x in seen)
+
+
 def test_ensemble_member_equals_its_solo_run_with_freezing():
     _, res = tcs.train(PFG_SMALL, log=lambda line: None)
     for m in res["members"]:
