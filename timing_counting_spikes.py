@@ -1482,7 +1482,7 @@ def train(cfg, members=None, log=print, snapshots=False, report=None):
     opt = Adam(P, cfg)
     hist = {"iter": [], "train_mse": [], **{k: [] for k in task.history}}
     run_sq, run_n = np.zeros(M), 0
-    snaps, metrics, frozen, solved_at = [], [None] * M, np.zeros(M, bool), [None] * M
+    snaps, metrics, frozen, solved_at, diverged_at = [], [None] * M, np.zeros(M, bool), [None] * M, [None] * M
     t0 = time.perf_counter()
 
     def record(it, train_mse):
@@ -1520,10 +1520,14 @@ def train(cfg, members=None, log=print, snapshots=False, report=None):
             loss, grads, _ = loss_and_grads(P, x, d, peep, ws, cell, mask,
                                             task.tolerance(cfg) if cfg.stop_on_error else None)
         mse = loss * 2.0 / (T if mask is None else model_sum(mask) / cfg.batch)    # per supervised step
-        if not np.all(mse < MSE_DIVERGED):                                        # NaN included
-            bad = [f"seed {members[k][0]} {members[k][1]}" for k in np.flatnonzero(~(mse < MSE_DIVERGED))]
+        bad = ~(mse < MSE_DIVERGED) & ~frozen                                     # NaN included
+        if bad.any() and not task.freeze:
             raise DivergenceError(f"training diverged at iteration {it} (training MSE not finite or above "
-                                  f"{MSE_DIVERGED:.0e} for {', '.join(bad)}); try a smaller --lr")
+                                  f"{MSE_DIVERGED:.0e} for "
+                                  f"{', '.join(f'seed {members[k][0]} {members[k][1]}' for k in np.flatnonzero(bad))}"
+                                  "); try a smaller --lr")
+        for k in np.flatnonzero(bad):   # the paper's tasks: a diverged network fails, like one that never
+            frozen[k], diverged_at[k] = True, it      # learns, and stops; the table goes on and counts it
         opt.step(P, grads, lr_at(cfg, it), ~frozen if frozen.any() else None)
         run_sq += mse
         run_n += 1
@@ -1542,6 +1546,7 @@ def train(cfg, members=None, log=print, snapshots=False, report=None):
             # training streams used until the evaluation that found the member perfect
             out[-1]["solved_at"] = solved_at[j]
             out[-1]["streams"] = None if solved_at[j] is None else solved_at[j] * cfg.batch
+            out[-1]["diverged_at"] = diverged_at[j]
         if snapshots:
             out[-1]["snapshots"] = [{k: a[j:j + 1] for k, a in snap.items()} for snap in snaps]
     return P, {"members": out, "seconds": seconds}
@@ -2144,6 +2149,7 @@ def row_summary(cfg, results):
         st = np.array([m["streams"] for m in won], float)
         rm = np.array([m["final"]["rmse"] for m in won])
         out[v] = {"n": len(ms), "perfect": len(won), "percent": 100.0 * len(won) / len(ms),
+                  "diverged": sum(m.get("diverged_at") is not None for m in ms),
                   "streams_mean": float(st.mean()) if len(won) else None,
                   "streams_std": float(st.std(ddof=1)) if len(won) > 1 else None,
                   "rmse_mean": float(rm.mean()) if len(won) else None,
@@ -2168,7 +2174,8 @@ def run_table(name, workers, overrides=None, log=print):
                      "members": [{k2: m[k2] for k2 in ("seed", "variant", "final", "solved_at", "streams")}
                                  for m in res["members"]]})
         log(f"row {k + 1}/{len(spec)} {row_label(cfg):<24} "
-            + " | ".join(f"{v}: {s[v]['perfect']}/{s[v]['n']} perfect" for v in cfg.variants)
+            + " | ".join(f"{v}: {s[v]['perfect']}/{s[v]['n']} perfect"
+                         + (f", {s[v]['diverged']} diverged" if s[v]["diverged"] else "") for v in cfg.variants)
             + f" | {res['seconds']:.1f}s (total {time.perf_counter() - t0:.0f}s)")
     return {"table": name, "title": TABLES[name]["title"], "overrides": overrides or {}, "rows": rows,
             "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in RECIPE.items()},
@@ -2200,7 +2207,8 @@ def table_markdown(doc):
                 continue
             p, s = r["paper"][v], r["ours"][v]
             cells = [r["label"], v, f"{p[0]}", p[1]] + ([p[2]] if pfg else []) \
-                + [f"{s['percent']:.0f}", _mean_std(s, "streams", 1e3, ".1f")] \
+                + [f"{s['percent']:.0f}" + (f" ({s['diverged']} diverged)" if s.get("diverged") else ""),
+                   _mean_std(s, "streams", 1e3, ".1f")] \
                 + ([_mean_std(s, "rmse", 1, ".3f")] if pfg else []) + [f"{s['periods_median']:g}"]
             out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)

@@ -377,3 +377,28 @@ def test_cli_rejects_bad_paper_task_input_in_one_line(args, needle):
     r = cli(*args)
     assert r.returncode == 2
     assert needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_diverged_network_of_a_paper_task_fails_and_stops_while_the_others_go_on(monkeypatch):
+    """MSD stops the run (exit 3); on the paper's tasks the network whose training MSE leaves
+    every sane bound is counted as failed and frozen, and the table says so."""
+    cfg = tcs.row_config(task="pfg", func="cos", F=10, iters=60, eval_every=20, seeds=(0, 1), test_periods=20)
+    inner = tcs.loss_and_grads
+
+    def blow_up(P, x, d, peep, *args):
+        loss, grads, y = inner(P, x, d, peep, *args)
+        loss = loss.copy()
+        loss[1] = np.inf                                    # the vanilla network of seed 0
+        return loss, grads, y
+    monkeypatch.setattr(tcs, "loss_and_grads", blow_up)
+    P, res = tcs.train(cfg, log=lambda line: None)
+    ms = res["members"]
+    assert [m["diverged_at"] for m in ms] == [None, 1, None, None]
+    assert ms[1]["streams"] is None and ms[1]["history"]["iter"] == [0, 20, 40, 60]
+    s = tcs.row_summary(cfg, res)
+    assert s["vanilla"]["diverged"] == 1 and s["peep"]["diverged"] == 0
+    row = tcs.table_markdown({"rows": [{"label": "PFG f_cos F=10", "config": {"task": "pfg"},
+                                        "paper": tcs.TABLES["3"]["rows"][0]["paper"], "ours": s}]})
+    assert "(1 diverged)" in row.splitlines()[2] and "diverged" not in row.splitlines()[3]
+    with pytest.raises(tcs.DivergenceError):
+        tcs.train(tcs.Config(T=40, D_min=5, D_max=12, hidden=2, iters=5, n_test=8, seeds=(0,)), log=lambda line: None)
