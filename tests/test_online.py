@@ -355,8 +355,10 @@ def test_confirm_counts_a_batch_tables_perfect_networks_on_fresh_streams(tmp_pat
     r = cli("--confirm", os.path.join(ROOT, "results", "table3"), "--json", out)
     assert r.returncode == 0, r.stderr
     doc = json.load(open(out))
-    row = doc["rows"][0]                                   # f_cos F=10: 9 of 10 peephole networks perfect
-    assert row["ours"]["peep"]["perfect"] == 9 and row["ours"]["peep"]["confirmed"] == 9
+    table = json.load(open(os.path.join(ROOT, "results", "table3.json")))
+    row, won = doc["rows"][0], sum(m["streams"] is not None and m["variant"] == "peep" for m in table["rows"][0]["members"])
+    assert won > 0 and row["ours"]["peep"]["perfect"] == won                        # f_cos F=10
+    assert row["ours"]["peep"]["confirmed"] == won          # PFG: its one stream again, which they completed
     assert all(m["confirm_streams"] == 1 for m in row["members"] if m["streams"] is not None)   # PFG: one stream
     assert doc["confirm_env"] == tcs.environment()          # where the confirmation ran, beside the table's env
     r = cli("--confirm", str(tmp_path / "missing"))
