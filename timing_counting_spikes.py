@@ -1086,6 +1086,7 @@ def fresh_streams(cfg, seed, purpose, j, n):
 
 LAYOUT_OF = {"nmsd": "spike_in", "cmsd": "spike_in", "gts": "spike_out", "pfg": "func"}
 MOMENTUM_OF = {"nmsd": 0.99, "pfg": 0.99, "gts": 0.999, "cmsd": 0.9999}     # the paper's, Section 4.1
+DELAY_BLOCK = 16     # periods of delays the online step draws at once per network (a cache; a power of 2)
 
 
 def online_layout(H, n_in):
@@ -1275,6 +1276,12 @@ class OnlineNets:
         self.ftab_at = np.arange(M)                              # ftab.flat[pos * M + net]
         self.modern = cell.kind == "modern"
         self.draws = bool(np.any(st["dcount"] > 1))              # otherwise every period has I = its only delay
+        # the next DELAY_BLOCK periods of each network's stream, drawn in one go (next_delays draws
+        # one period of every network at a time, about 25 calls; a period ends at most steps): a
+        # cache derived from the stream key and period, so it needs no place in a checkpoint
+        B = DELAY_BLOCK
+        self.cI, self.ctarget, self.clast = np.zeros((B, M), np.int64), np.zeros((B, M)), np.zeros((B, M), np.int64)
+        self.ckey, self.cn0, self.cfilled = np.zeros(M, np.uint64), np.zeros(M, np.int64), np.zeros(M, bool)
         # constants folded once per segment, each saving a call per step: the gradient mask
         # times alpha (the mask is 0/1, so the product is exact), and mu - 1
         self.galpha, self.mu1 = st["gmask"] * st["alpha"], st["mu"] - 1.0
@@ -1400,10 +1407,29 @@ class OnlineNets:
         if self.draws and np.count_nonzero(spike):
             nxt = spike & ~ended
             st["n"] += nxt
-            next_delays(st, nxt)
+            self.next_delays(nxt)
         if np.count_nonzero(ended):
             st["periods"] -= spike & wrong           # a wrong last step does not complete its period
             end_streams(st, ended & ~st["done"])
+
+    def next_delays(self, go):
+        """next_delays(st, go) for networks within a stream, from the block cache: the same
+        numbers, drawn DELAY_BLOCK periods at a time. (NMSD's fixed test streams, the one case
+        next_delays picks differently, have one period, so they never come here.)"""
+        st, B = self.st, DELAY_BLOCK
+        j = st["n"] - self.cn0
+        stale = go & ~(self.cfilled & (j < B) & (st["key"] == self.ckey))
+        if np.count_nonzero(stale):
+            idx = np.flatnonzero(stale)
+            n = st["n"][idx][None, :] + np.arange(B)[:, None]                # (B, k): periods n .. n+B-1
+            I = st["dset"][delay_index(st["key"][idx], n, st["dcount"][idx]), idx]
+            self.cI[:, idx], self.ctarget[:, idx], self.clast[:, idx] = I, I / st["scale"][idx], st["F"][idx] + I - 1
+            self.ckey[idx], self.cn0[idx], self.cfilled[idx] = st["key"][idx], st["n"][idx], True
+            j = st["n"] - self.cn0
+        at = (np.bitwise_and(j, B - 1), self.ftab_at)       # B is a power of 2; only go's j, in [0, B), matter
+        np.copyto(st["I"], self.cI[at], where=go)
+        np.copyto(st["target"], self.ctarget[at], where=go)
+        np.copyto(st["last"], self.clast[at], where=go)
 
 
 # ----------------------------------------------------------------------------

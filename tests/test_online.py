@@ -71,6 +71,22 @@ def test_online_gradient_over_a_stream_equals_the_truncated_gradient(task, kw, v
     assert max(np.max(np.abs(want[k])) for k in ("Wh", "b", "Wy")) > 1e-3     # a gradient that says something
 
 
+def test_the_delay_cache_gives_every_period_of_a_long_stream_its_own_delay():
+    """100 periods of one training stream (the cache refills every DELAY_BLOCK periods) see
+    exactly the delays the stream's key names."""
+    cfg = online("gts", F=3, delays=(0, 1, 2), periods=100)
+    st = tcs.online_state([(cfg, 4, "peep")], budget=10)
+    st["tol"][:] = 10.0                       # never wrong: the stream runs all its periods
+    net, seen = nets_of(st, cfg), []
+    while st["j"][0] == 0:
+        if st["pos"][0] == 0:
+            seen.append(int(st["I"][0]))      # the delay of the period that starts here
+        net.step()
+    want = tcs.stream_delays(cfg, 4, tcs.ONLINE_TRAIN, 0, [0], 100).ravel()
+    assert len(seen) == 100 > 4 * tcs.DELAY_BLOCK and seen == [int(v) for v in want]
+    assert len(set(seen)) == 3
+
+
 def test_pack_unpack_round_trip():
     cfg = online("gts", F=5, delays=(0, 1))
     P = tcs.stack([tcs.init_member(cfg, s, v) for s in (0, 1) for v in tcs.VARIANTS])
