@@ -1222,9 +1222,16 @@ def next_delays(st, go):
     of the set, every possible stream in turn) and its last step F + I - 1."""
     pick = np.where(st["fixed_tests"] & st["testing"], st["q"], delay_index(st["key"], st["n"], st["dcount"]))
     I = st["dset"][pick, np.arange(len(pick))]
+    target, last = delay_targets(st, I)
     np.copyto(st["I"], I, where=go)
-    np.copyto(st["target"], I / st["scale"], where=go)
-    np.copyto(st["last"], st["F"] + I - 1, where=go)
+    np.copyto(st["target"], target, where=go)
+    np.copyto(st["last"], last, where=go)
+
+
+def delay_targets(st, I, nets=slice(None)):
+    """What a period's delay I (of the networks `nets`) sets: its target, I / scale, and its
+    last step, F + I - 1."""
+    return I / st["scale"][nets], st["F"][nets] + I - 1
 
 
 def end_streams(st, ended):
@@ -1423,7 +1430,8 @@ class OnlineNets:
             idx = np.flatnonzero(stale)
             n = st["n"][idx][None, :] + np.arange(B)[:, None]                # (B, k): periods n .. n+B-1
             I = st["dset"][delay_index(st["key"][idx], n, st["dcount"][idx]), idx]
-            self.cI[:, idx], self.ctarget[:, idx], self.clast[:, idx] = I, I / st["scale"][idx], st["F"][idx] + I - 1
+            self.cI[:, idx] = I
+            self.ctarget[:, idx], self.clast[:, idx] = delay_targets(st, I, idx)
             self.ckey[idx], self.cn0[idx], self.cfilled[idx] = st["key"][idx], st["n"][idx], True
             j = st["n"] - self.cn0
         at = (np.bitwise_and(j, B - 1), self.ftab_at)       # B is a power of 2; only go's j, in [0, B), matter
@@ -2654,15 +2662,13 @@ def explicit_fields(a):
     if a.seed is not None and a.seeds is not None:
         raise ValueError(f"--seed {','.join(map(str, a.seed))} and --seeds {','.join(map(str, a.seeds))} "
                          "both set the seeds; give one")
-    if a.seed is not None:
-        a.seeds, a.seed = a.seed, None
     out = {name: getattr(a, name) for name, _ in FLAGS if getattr(a, name) is not None}
     for name in ("stop_on_error", "forget"):
         if name in out:
             out[name] = out[name] == "yes"
-    for name in ("seeds", "variants"):
-        if getattr(a, name, None) is not None:
-            out[name] = tuple(getattr(a, name))
+    for name, value in (("seeds", a.seeds if a.seed is None else a.seed), ("variants", getattr(a, "variants", None))):
+        if value is not None:
+            out[name] = tuple(value)
     return out
 
 
@@ -2700,7 +2706,18 @@ def check_flags(a, given):
         for n2, p2 in paths[i + 1:]:
             if os.path.abspath(p1) == os.path.abspath(p2):
                 raise ValueError(f"{flag(n1)} and {flag(n2)} both name {p1!r}; give each file its own path")
-    return mode
+
+
+def table_nets_from_args(name, given, rows=None):
+    """table_nets with the flags given on the command line over every row's recipe;
+    ValueError for a flag that a row sets itself or that no row's run would read."""
+    fixed = sorted(set(given) & set(ROW_FIELDS))
+    if fixed:
+        raise ValueError(f"--table sets {', '.join(ROW_FIELDS)} per row; drop {', '.join(map(flag, fixed))}")
+    nets = table_nets(name, given, rows)
+    for cfg in {row: cfg for row, cfg, _, _ in nets}.values():
+        check_scope(cfg, given)
+    return nets
 
 
 def config_from_args(a):
@@ -2815,16 +2832,10 @@ def main(argv=None):
         if a.load:
             cfg, P, members = load_checkpoint(a.load)
         else:
-            if a.table:             # every row with the flags given over the recipe
-                fixed = sorted(set(given) & set(ROW_FIELDS))
-                if fixed:
-                    raise ValueError(f"--table sets {', '.join(ROW_FIELDS)} per row; drop "
-                                     f"{', '.join('--' + f.replace('_', '-') for f in fixed)}")
-                configs = [row_config(**{**row["config"], **given}) for row in TABLES[a.table]["rows"]]
+            if a.table:             # every row with the flags given over the recipe (run_table trains them)
+                table_nets_from_args(a.table, given)
             else:
-                configs = [config_from_args(a)]
-            for cfg in configs:
-                check_scope(cfg, given)
+                cfg = config_from_args(a)
                 cfg.validate()
             for path in (a.json, a.save):
                 if path:
@@ -2933,13 +2944,7 @@ def online_main(p, a, given):
             run.minutes = a.budget_minutes or run.minutes       # a new wall-clock budget may be given
         else:
             if a.table:
-                fixed = sorted(set(given) & set(ROW_FIELDS))
-                if fixed:
-                    raise ValueError(f"--table sets {', '.join(ROW_FIELDS)} per row; drop "
-                                     f"{', '.join('--' + f.replace('_', '-') for f in fixed)}")
-                nets = table_nets(a.table, given, a.rows)
-                for _, cfg, _, _ in nets:
-                    check_scope(cfg, given)
+                nets = table_nets_from_args(a.table, given, a.rows)
             else:
                 cfg = config_from_args(a)
                 cfg.validate()
