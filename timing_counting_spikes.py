@@ -97,6 +97,7 @@ Deliberately left out
 import argparse
 import dataclasses
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -146,7 +147,7 @@ class Config:
     grad: str = "bptt"           # "bptt": full gradient; "truncated": the paper's error truncation
     forget: bool = True          # False: no forget gate (its activation pinned to 1.0, its weights unused)
     forget_bias: float = 1.0     # initial forget-gate bias (modern cell)
-    paper_forget_bias: float = -2.0   # initial forget-gate bias of the paper cell (its Section 4.1: -2)
+    gate_biases: tuple = (0.0, -2.0, 2.0)   # paper cell: initial input, forget, output gate biases (as printed)
     peep_init: float = 0.1       # std of the initial peephole weights (modern cell)
     n_test: int = 512            # held-out test sequences per seed
     eval_every: int = 100        # evaluate on the test set every this many iterations
@@ -187,8 +188,9 @@ class Config:
         need(isinstance(self.budget, int) and self.budget >= 1, f"budget = {self.budget!r} must be an integer >= 1")
         need(self.learning == "batch" or self.task != "msd",
              "learning online runs the paper's tasks (nmsd, cmsd, gts, pfg), not msd")
-        for name in ("forget_bias", "paper_forget_bias"):
-            need(np.isfinite(getattr(self, name)), f"{name} = {getattr(self, name)!r} must be finite")
+        need(np.isfinite(self.forget_bias), f"forget_bias = {self.forget_bias!r} must be finite")
+        need(len(self.gate_biases) == 3 and all(np.isfinite(v) for v in self.gate_biases),
+             f"gate_biases {list(self.gate_biases)!r} must be three finite numbers (input, forget, output gate)")
         need(np.isfinite(self.peep_init) and self.peep_init >= 0,
              f"peep_init = {self.peep_init!r} must be a finite number >= 0")
         need(len(self.seeds) >= 1, "seeds: give at least one seed")
@@ -526,12 +528,13 @@ def init_member(cfg, seed, variant):
     H, n_in = cfg.hidden, TASKS[cfg.task].n_in
     r, q = rng_for(seed, STREAM_INIT), rng_for(seed, STREAM_PEEP)
     if cfg.cell == "paper":
-        # paper, Section 4.1: every weight uniform in [-0.1, 0.1], except the gate
-        # biases, which start at 0 (input), -2 (forget) and +2 (output)
+        # paper, Section 4.1: every weight uniform in [-0.1, 0.1], except the gate biases,
+        # printed as 0 (input), -2 (forget) and +2 (output); which order it ran is a reading
+        # (README: the gate biases), so they are data here
         P = {"Wx": r.uniform(-0.1, 0.1, (n_in, 4 * H)), "Wh": r.uniform(-0.1, 0.1, (H, 4 * H)),
              "b": r.uniform(-0.1, 0.1, 4 * H), "Wy": r.uniform(-0.1, 0.1, (H, 1)),
              "by": r.uniform(-0.1, 0.1, 1)}
-        for k, bias in ((I_, 0.0), (F_, cfg.paper_forget_bias), (O_, 2.0)):
+        for k, bias in zip((I_, F_, O_), cfg.gate_biases):
             gate(P["b"], k, H)[:] = bias
         for name in PEEPS:
             P[name] = q.uniform(-0.1, 0.1, H) if variant == "peep" else np.zeros(H)
@@ -1137,11 +1140,11 @@ def grad_mask(H, n_in, peep, forget):
     return np.concatenate([W.ravel(), np.full(H, 1.0 if peep else 0.0), np.ones(H + 1)])
 
 
-def online_state(nets, budget):
+def online_state(nets):
     """The whole state of an online run, one dict of arrays with the network axis last.
     nets: [(cfg, seed, variant)], one layout, cell, hidden size and output unit for all;
-    budget: training streams per network. A network starts from init_member's weights,
-    as in batch learning."""
+    each network's cfg.budget caps its training streams. A network starts from
+    init_member's weights, as in batch learning."""
     cfg0 = nets[0][0]
     H, n_in = cfg0.hidden, TASKS[cfg0.task].n_in
     M = len(nets)
@@ -1166,7 +1169,7 @@ def online_state(nets, budget):
                               else c.test_streams, np.int64),
           "fixed_tests": col(lambda c, s, v: c.task == "nmsd", bool),     # NMSD test q: the q-th delay
           "alpha": col(lambda c, s, v: c.alpha), "mu": col(lambda c, s, v: c.momentum),
-          "budget": np.full(M, budget, np.int64),
+          "budget": col(lambda c, s, v: c.budget, np.int64),
           "ftab": np.zeros((Fmax, M)),
           # stream state: testing (else training) or done, training streams done j, test stream q, its key,
           # step in the period, period n, its last step, its delay I and input/target values
@@ -1176,9 +1179,11 @@ def online_state(nets, budget):
           "last": np.zeros(M, np.int64), "I": np.zeros(M), "target": np.zeros(M),
           "periods": np.zeros(M, np.int64), "maxp": np.zeros(M, np.int64),
           "trainf": np.ones(M), "cm": np.ones(M),
-          # outcomes: training streams when found perfect (-1: not yet), test stream sizes
-          "learned_at": np.full(M, -1, np.int64), "test_best": np.zeros(M, np.int64),
-          "test_last": np.zeros(M, np.int64)}
+          # outcomes: training streams when found perfect or when its weights left the finite
+          # numbers (-1: not so), test stream sizes, steps run while unfinished (for costs)
+          "learned_at": np.full(M, -1, np.int64), "diverged_at": np.full(M, -1, np.int64),
+          "test_best": np.zeros(M, np.int64), "test_last": np.zeros(M, np.int64),
+          "age": np.zeros(M, np.int64)}
     st["vel"] = np.zeros_like(st["theta"])
     for k, (c, _, _) in enumerate(nets):
         if c.task == "pfg":
@@ -1238,13 +1243,20 @@ def end_streams(st, ended):
     """Networks where ended (M,) bool ended a stream. After a training stream comes a test;
     a test stream that completes all its periods is followed by the next, and the last makes
     the network perfect (frozen from then on); a failed test returns it to training, or ends
-    it once its budget of training streams is used up."""
+    it once its budget of training streams is used up. A network whose weights are no longer
+    finite after a training stream has diverged: it ends there, counted as failed, and the
+    others go on (non-finite weights give a NaN output, a wrong prediction, so the stream
+    in which they diverge ends at once)."""
     testing, done = st["testing"], st["done"]
     te = ended & testing
     tr = ended ^ te
     ok = te & (st["periods"] >= st["test_periods"])
     failed = te ^ ok
     st["j"] += tr
+    idx = np.flatnonzero(tr)
+    bad = idx[~np.isfinite(st["theta"][:, idx]).all(axis=0)]
+    st["diverged_at"][bad] = st["j"][bad]
+    done[bad] = True
     first = te & (st["q"] == 0)                 # a test's stream size: its first stream's periods
     np.copyto(st["test_last"], st["periods"], where=first)
     np.maximum(st["test_best"], st["test_last"], out=st["test_best"])
@@ -1405,6 +1417,7 @@ class OnlineNets:
         np.multiply(st["vel"], upd, out=self.tmpP)
         st["theta"] += self.tmpP
         # the new state; a period is complete at its last step if that was right
+        np.add(st["age"], 1, out=st["age"], where=~st["done"])
         s[:H] = h
         s[H:2 * H] = c
         st["periods"] += spike
@@ -1675,12 +1688,12 @@ CHECKPOINT_MINUTES = 5.0          # wall clock between checkpoints of a run give
 
 
 class OnlineRun:
-    """nets [(row, cfg, seed, variant)] of one task family; its state and progress; budget in
-    training streams per network and, if minutes, in wall clock for the whole run."""
+    """nets [(row, cfg, seed, variant)] of one task family; its state and progress; a budget in
+    training streams per network (its cfg.budget) and, if minutes, in wall clock for the whole run."""
 
-    def __init__(self, nets, budget, table=None, st=None, steps=0, seconds=0.0, minutes=None):
-        self.nets, self.budget, self.table, self.steps, self.seconds = nets, budget, table, steps, seconds
-        self.minutes = minutes
+    def __init__(self, nets, table=None, st=None, steps=0, seconds=0.0, minutes=None):
+        self.nets, self.table, self.steps, self.seconds = nets, table, steps, seconds
+        self.minutes, self.workers = minutes, 1          # workers: of the last train_online call
         cfg0 = nets[0][1]
         self.layout, self.cell, self.H, self.n_in = (LAYOUT_OF[cfg0.task], cell_of(cfg0), cfg0.hidden,
                                                      TASKS[cfg0.task].n_in)
@@ -1688,10 +1701,11 @@ class OnlineRun:
             if (LAYOUT_OF[c.task], cell_of(c), c.hidden) != (self.layout, self.cell, self.H):
                 raise ValueError("one online run holds networks of one task family, cell and size; "
                                  f"{row_label(c)} differs from {row_label(cfg0)}")
-        self.st = online_state([(c, s, v) for _, c, s, v in nets], budget) if st is None else st
+        self.st = online_state([(c, s, v) for _, c, s, v in nets]) if st is None else st
 
     def advance(self, steps, pool, workers):
-        """steps more steps of every unfinished network, dealt to `workers` shards."""
+        """steps more steps of every unfinished network, dealt to `workers` shards; returns
+        the networks that diverged in them."""
         live = np.flatnonzero(~self.st["done"])
         shards = [live[w::workers] for w in range(workers) if len(live[w::workers])]
         jobs = [(take(self.st, idx), self.layout, self.cell, self.H, self.n_in, steps) for idx in shards]
@@ -1699,10 +1713,7 @@ class OnlineRun:
         for idx, part in zip(shards, parts):
             put(self.st, idx, part)
         self.steps += steps
-        bad = ~np.all(np.isfinite(self.st["theta"]), axis=0)
-        if bad.any():
-            raise DivergenceError("online learning diverged at step {} ({}); try a smaller --alpha".format(
-                self.steps, ", ".join(self.name(k) for k in np.flatnonzero(bad)[:4])))
+        return live[self.st["diverged_at"][live] >= 0]
 
     def name(self, k):
         row, c, s, v = self.nets[k]
@@ -1737,7 +1748,7 @@ def train_online(run, workers=1, minutes=None, checkpoint=None, checkpoint_minut
     of wall clock (this call and earlier ones before a resume) have passed. With a
     checkpoint path the whole run is saved there atomically every checkpoint_minutes."""
     steps, t0 = 200, time.perf_counter()
-    start = run.seconds
+    start, run.workers = run.seconds, workers
     saved = shown = t0
     pool = None if workers == 1 else multiprocessing.get_context().Pool(workers, initializer=_worker_signals)
     try:
@@ -1746,7 +1757,9 @@ def train_online(run, workers=1, minutes=None, checkpoint=None, checkpoint_minut
                 log(f"wall-clock budget of {minutes} min reached")
                 break
             ts = time.perf_counter()
-            run.advance(steps, pool, min(workers, int(np.count_nonzero(~run.st["done"]))))
+            for k in run.advance(steps, pool, min(workers, int(np.count_nonzero(~run.st["done"])))):
+                log(f"{run.name(k)} diverged after {run.st['diverged_at'][k]} training streams (weights not "
+                    "finite); counted as failed in its row, the others go on")
             took = time.perf_counter() - ts
             run.seconds = start + time.perf_counter() - t0
             # segment length for the next one: ~ONLINE_SEGMENT_SECONDS, changing by at most 4x
@@ -1781,9 +1794,10 @@ def online_results(run, confirm_n=CONFIRM_STREAMS):
     st, out = run.st, []
     P = unpack(st["theta"], run.H, run.n_in)
     for k, (row, cfg, seed, variant) in enumerate(run.nets):
-        won = bool(st["learned_at"][k] >= 0)
+        won, lost = bool(st["learned_at"][k] >= 0), bool(st["diverged_at"][k] >= 0)
         m = {"row": row, "seed": seed, "variant": variant, "streams": int(st["learned_at"][k]) if won else None,
-             "streams_run": int(st["j"][k]), "test_best": int(st["test_best"][k]), "test_last": int(st["test_last"][k])}
+             "diverged_at": int(st["diverged_at"][k]) if lost else None, "streams_run": int(st["j"][k]),
+             "steps_run": int(st["age"][k]), "test_best": int(st["test_best"][k]), "test_last": int(st["test_last"][k])}
         if won:
             (m["confirmed"],), m["confirm_streams"] = confirm({n: v[k:k + 1] for n, v in P.items()}, cfg, seed,
                                                              [variant], confirm_n)
@@ -1791,9 +1805,28 @@ def online_results(run, confirm_n=CONFIRM_STREAMS):
     return out, P
 
 
+def wilson(k, n, z=1.959964):
+    """95 % Wilson score interval of a proportion k / n."""
+    if n == 0:
+        return None
+    p = k / n
+    mid, half = (p + z * z / (2 * n)), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return [float(max(0.0, (mid - half) / (1 + z * z / n))), float(min(1.0, (mid + half) / (1 + z * z / n)))]
+
+
+def fisher_exact(a, n1, b, n2):
+    """Two-sided p of Fisher's exact test that a of n1 and b of n2 come from one proportion:
+    the sum of the hypergeometric probabilities of every table no more likely than the one seen."""
+    k, n = a + b, n1 + n2
+    prob = [math.comb(n1, x) * math.comb(n2, k - x) / math.comb(n, k) for x in range(max(0, k - n2), min(k, n1) + 1)]
+    seen = math.comb(n1, a) * math.comb(n2, b) / math.comb(n, k)
+    return float(min(1.0, sum(q for q in prob if q <= seen * (1 + 1e-9))))
+
+
 def online_row_summary(members, variants):
-    """Per variant: networks, perfect on the tests, confirmed on every fresh stream, training
-    streams to perfect (mean, std), and the streams the others ran without learning."""
+    """Per variant: networks, perfect on the tests with its 95 % Wilson interval, diverged,
+    confirmed on every fresh stream, training streams to perfect (mean, std; median and
+    quartiles), and the streams the others ran without learning."""
     out = {}
     for v in variants:
         ms = [m for m in members if m["variant"] == v]
@@ -1801,20 +1834,31 @@ def online_row_summary(members, variants):
         st = np.array([m["streams"] for m in won], float)
         lost = [m["streams_run"] for m in ms if m["streams"] is None]
         out[v] = {"n": len(ms), "perfect": len(won), "percent": 100.0 * len(won) / len(ms),
+                  "wilson95": wilson(len(won), len(ms)),
+                  "diverged": sum(m.get("diverged_at") is not None for m in ms),
                   "confirmed": sum(m["confirmed"] == m["confirm_streams"] for m in won),
                   "streams_mean": float(st.mean()) if len(won) else None,
                   "streams_std": float(st.std(ddof=1)) if len(won) > 1 else None,
+                  "streams_quartiles": [float(q) for q in np.percentile(st, (25, 50, 75))] if len(won) else None,
                   "not_learned_within": [min(lost), max(lost)] if lost else None,
                   "test_best_median": float(np.median([m["test_best"] for m in ms]))}
     return out
 
 
-ONLINE_STATE_VERSION = 1
+def peep_vs_vanilla(ours):
+    """Fisher's exact p of a row's perfect counts, peephole against vanilla (None without both)."""
+    if not set(VARIANTS) <= set(ours):
+        return None
+    a, b = ours["peep"], ours["vanilla"]
+    return fisher_exact(a["perfect"], a["n"], b["perfect"], b["n"])
+
+
+ONLINE_STATE_VERSION = 2
 
 
 def save_online_checkpoint(path, run):
     """The whole run (state arrays, networks, progress) in one .npz, written atomically."""
-    meta = json.dumps({"version": ONLINE_STATE_VERSION, "budget": run.budget, "minutes": run.minutes,
+    meta = json.dumps({"version": ONLINE_STATE_VERSION, "minutes": run.minutes,
                        "table": run.table, "steps": run.steps, "seconds": run.seconds,
                        "nets": [[r, config_dict(c), s, v] for r, c, s, v in run.nets]})
     atomic_write(path, lambda f: np.savez(f, meta=np.array(meta), **{"st_" + k: v for k, v in run.st.items()}))
@@ -1834,11 +1878,11 @@ def load_online_checkpoint(path):
         raise ValueError(f"checkpoint {path!r} cannot be read ({e.strerror or e})")
     except (KeyError, TypeError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as e:
         raise ValueError(f"{path!r} is not an online checkpoint written by --checkpoint ({type(e).__name__})")
-    fresh = online_state([(c, s, v) for _, c, s, v in nets[:1]], meta["budget"])
+    fresh = online_state([(c, s, v) for _, c, s, v in nets[:1]])
     if set(st) != set(fresh) or any(st[k].dtype != fresh[k].dtype or st[k].shape[:-1] != fresh[k].shape[:-1]
                                     or st[k].shape[-1] != len(nets) for k in ("theta", "s", "dS", "j")):
         raise ValueError(f"checkpoint {path!r}: its arrays do not match its networks (damaged or foreign file)")
-    return OnlineRun(nets, meta["budget"], meta["table"], st, meta["steps"], meta["seconds"], meta.get("minutes"))
+    return OnlineRun(nets, meta["table"], st, meta["steps"], meta["seconds"], meta.get("minutes"))
 
 
 # ----------------------------------------------------------------------------
@@ -1977,7 +2021,7 @@ def check_output_path(path):
     os.unlink(probe)
 
 
-TUPLES = ("seeds", "variants", "delays")     # Config fields that JSON stores as lists
+TUPLES = ("seeds", "variants", "delays", "gate_biases")     # Config fields that JSON stores as lists
 
 
 def config_dict(cfg):
@@ -1988,6 +2032,9 @@ def config_dict(cfg):
 
 
 def config_from_dict(d):
+    if "paper_forget_bias" in d:        # files written before the gate biases were data
+        d = {**{k: v for k, v in d.items() if k != "paper_forget_bias"},
+             "gate_biases": [0.0, d["paper_forget_bias"], 2.0]}
     names = {f.name for f in dataclasses.fields(Config)}
     unknown = set(d) - names
     if unknown:
@@ -2076,7 +2123,8 @@ READOUT_OF = {"nmsd": "sigmoid", "cmsd": "sigmoid", "gts": "sigmoid", "pfg": "li
 BATCH_OF = {"nmsd": 16, "cmsd": 8, "gts": 4, "pfg": 1}   # PFG streams are all the same: one suffices
 # The paper's own learning (Section 4.1): its one-cell network and initialisation, training
 # streams of up to 100 periods, alpha 1e-5 and the task's momentum (MOMENTUM_OF)
-ONLINE_RECIPE = dict(learning="online", cell="paper", hidden=1, periods=100, seeds=tuple(range(10)))
+ONLINE_RECIPE = dict(learning="online", cell="paper", hidden=1, periods=100, seeds=tuple(range(10)),
+                     gate_biases=(0.0, -2.0, 2.0))
 
 
 def row_config(**row):
@@ -2090,7 +2138,7 @@ def row_config(**row):
     return Config(**{**base, **row})
 
 
-ROW_FIELDS = ("task", "F", "delays", "func")     # what a table row sets
+ROW_FIELDS = ("task", "F", "delays", "func")     # what every table row sets (some rows set more)
 
 
 def _row(task, paper, **kw):
@@ -2159,12 +2207,45 @@ TABLES["3nf"] = {"title": "Table 3 rows F=10 without forget gate (paper: never m
 TABLES["gtsnf"] = {"title": "Figure 7 rows F=10 without forget gate (paper: never learned from scratch)",
                    "rows": [_row("gts", {"vanilla": NEVER, "peep": NEVER}, F=10, delays=d, forget=False)
                             for d in ((0,), (0, 1), (0, 1, 2))]}
+BUDGET_FROM = {"3nf": "3", "gtsnf": "gts"}     # tables without a count of their own take the budget of these
+
+
+def paper_streams(text):
+    """The paper's training streams [10^3] as an upper count: 'm ± s' -> m + 3 s, 'n' -> n,
+    '> n' -> n; None where it gives no count."""
+    parts = text.replace(">", "").split("±")
+    try:
+        m, sd = float(parts[0]), float(parts[1]) if len(parts) > 1 else 0.0
+    except ValueError:
+        return None
+    return m + 3.0 * sd
+
+
+def paper_budget(name, k):
+    """Training streams per network for row k of an online table: the paper's mean + 3 std to
+    perfect (the larger of the two variants), or, where the row has no count, the largest of
+    its table (of BUDGET_FROM's table for the tables without forget gate)."""
+    def counts(row):
+        return [c for c in (paper_streams(row["paper"][v][1]) for v in VARIANTS) if c is not None]
+    own = counts(TABLES[name]["rows"][k])
+    table = TABLES[BUDGET_FROM.get(name, name)]["rows"]
+    return int(round(1e3 * max(own or [c for row in table for c in counts(row)])))
 
 
 # Rows from the tables above on which the recipe was chosen, on seeds 100-104 (README)
 TABLES["recipe"] = {"title": "Recipe selection (development seeds; not a result)",
                     "rows": [TABLES["1"]["rows"][1], TABLES["1"]["rows"][6], TABLES["gts"]["rows"][0],
                              TABLES["3"]["rows"][0], TABLES["3"]["rows"][4]]}
+# Which order of the initial gate biases the paper ran (input, forget, output): the order it
+# prints, the forget and output values swapped, and both gates open. Judged under its own
+# algorithm on development seeds (README: the gate biases), on rows of Tables 1, 2, 3 and
+# Figure 7, each reading a row of its own; run one task family at a time (--rows).
+READINGS = {"printed": (0.0, -2.0, 2.0), "swapped": (0.0, 2.0, -2.0), "open": (0.0, 2.0, 2.0)}
+PROBE_ROWS = (("2", 0), ("2", 18), ("1", 0), ("gts", 0), ("gts", 5), ("3", 0), ("3", 4))
+TABLES["probe"] = {"title": "The initial gate biases under the paper's algorithm (development seeds; not a result)",
+                   "online_only": True,
+                   "rows": [{**TABLES[t]["rows"][k], "config": {**TABLES[t]["rows"][k]["config"], "gate_biases": b}}
+                            for t, k in PROBE_ROWS for b in READINGS.values()]}
 
 
 def row_label(cfg):
@@ -2256,48 +2337,75 @@ def table_nets(name, given, rows=None):
     for k in (range(len(spec)) if rows is None else [r - 1 for r in rows]):
         if not 0 <= k < len(spec):
             raise ValueError(f"rows: table {name} has rows 1-{len(spec)}, not {k + 1}")
-        cfg = row_config(**{**spec[k]["config"], **given})
+        budget = {} if "budget" in given or given.get("learning") != "online" else {"budget": paper_budget(name, k)}
+        cfg = row_config(**{**spec[k]["config"], **budget, **given})
         cfg.validate()
         nets += [(k, cfg, s, v) for s, v in members_of(cfg)]
     return nets
 
 
+def budget_reached(cfg, ms, rate):
+    """How far a row's networks got against its budget: the networks still unfinished (neither
+    perfect, diverged nor at the budget), the fewest streams any of them ran, and what the rest
+    would cost at `rate` network-steps per second on one core, each network's steps per stream
+    so far (a lower bound: streams grow as networks learn)."""
+    open_ = [m for m in ms if m["streams"] is None and m["diverged_at"] is None and m["streams_run"] < cfg.budget]
+    steps = sum(m["steps_run"] for m in ms) / max(sum(m["streams_run"] for m in ms), 1)
+    rest = sum((cfg.budget - m["streams_run"]) * (m["steps_run"] / m["streams_run"] if m["streams_run"] else steps)
+               for m in open_)
+    return {"budget": cfg.budget, "unfinished": len(open_),
+            "fewest_streams": min((m["streams_run"] for m in open_), default=None),
+            "rest_core_hours": rest / rate / 3600 if rate else None}
+
+
 def online_doc(run, members):
-    """The results file of an online run: per row its networks, their summary and the paper's numbers."""
+    """The results file of an online run: per row its networks, their summary, the paper's
+    numbers and how far the row got against its budget."""
     rows = []
+    rate = float(run.st["age"].sum()) / (run.seconds * run.workers) if run.seconds else None
     for k in sorted({r for r, _, _, _ in run.nets}):
         cfg = next(c for r, c, _, _ in run.nets if r == k)
         ms = [m for m in members if m["row"] == k]
+        ours = online_row_summary(ms, cfg.variants)
         rows.append({"row": k + 1, "label": row_label(cfg), "config": config_dict(cfg),
                      "paper": TABLES[run.table]["rows"][k]["paper"] if run.table else None,
-                     "ours": online_row_summary(ms, cfg.variants), "members": ms})
+                     "ours": ours, "fisher_p": peep_vs_vanilla(ours), "reached": budget_reached(cfg, ms, rate),
+                     "members": ms})
     return {"table": run.table, "title": TABLES[run.table]["title"] if run.table else rows[0]["label"],
-            "learning": "online", "budget": run.budget, "steps": run.steps, "seconds": run.seconds,
-            "finished": bool(run.st["done"].all()), "rows": rows, "env": environment()}
+            "learning": "online", "steps": run.steps, "seconds": run.seconds, "workers": run.workers,
+            "net_steps_per_core_second": rate, "finished": bool(run.st["done"].all()), "rows": rows,
+            "env": environment()}
 
 
 def merge_docs(docs):
     """One online results file from shards of one table (disjoint rows or seeds)."""
     head = docs[0]
     for d in docs:
-        if d.get("learning") != "online" or d["table"] != head["table"] or d["budget"] != head["budget"]:
-            raise ValueError("merge takes online results files of one table and budget")
+        if d.get("learning") != "online" or d["table"] != head["table"]:
+            raise ValueError("merge takes online results files of one table")
     rows, seen = {}, set()
     for d in docs:
         for r in d["rows"]:
             row = rows.setdefault(r["row"], {**r, "members": []})
+            if r["config"]["budget"] != row["config"]["budget"]:
+                raise ValueError(f"merge: row {r['row']} has budgets {row['config']['budget']} and "
+                                 f"{r['config']['budget']} in different files")
             for m in r["members"]:
                 if (m["row"], m["seed"], m["variant"]) in seen:
                     raise ValueError(f"merge: row {r['row']} seed {m['seed']} {m['variant']} is in two files")
                 seen.add((m["row"], m["seed"], m["variant"]))
                 row["members"].append(m)
+    rates = [d["net_steps_per_core_second"] for d in docs if d.get("net_steps_per_core_second")]
+    rate = float(np.mean(rates)) if rates else None
     for row in rows.values():
         row["members"].sort(key=lambda m: (m["seed"], VARIANTS.index(m["variant"])))
         row["ours"] = online_row_summary(row["members"], sorted({m["variant"] for m in row["members"]},
                                                                key=VARIANTS.index))
+        row["fisher_p"] = peep_vs_vanilla(row["ours"])
+        row["reached"] = budget_reached(config_from_dict(row["config"]), row["members"], rate)
     return {**head, "rows": [rows[k] for k in sorted(rows)], "steps": max(d["steps"] for d in docs),
-            "seconds": sum(d["seconds"] for d in docs), "finished": all(d["finished"] for d in docs),
-            "env": [d["env"] for d in docs]}
+            "seconds": sum(d["seconds"] for d in docs), "net_steps_per_core_second": rate,
+            "finished": all(d["finished"] for d in docs), "env": [d["env"] for d in docs]}
 
 
 def report_any(doc, compare=None):
@@ -2335,30 +2443,54 @@ def confirm_table(prefix):
 
 def online_markdown(doc, batch=None):
     """Per row and variant: the paper's numbers, the batch recipe's (if its results file is
-    given), and the online algorithm's: perfect on the tests, confirmed on fresh streams,
-    training streams to perfect, and how far the others got."""
+    given), and the online algorithm's: perfect on the tests (95 % Wilson interval, networks
+    that diverged), confirmed on fresh streams, training streams to perfect (mean +- std and
+    median [quartiles]), how far the others got; per row, Fisher's exact p of peephole against
+    vanilla and how far the row got against its budget."""
     head = ["row", "variant", "paper % perfect", "paper streams [10^3]"] + (["batch recipe perfect"] if batch else []) \
-        + ["online perfect", f"confirmed ({CONFIRM_STREAMS} fresh streams)", "online streams [10^3]",
-           "not learned within [10^3]", "median best test periods"]
+        + ["online perfect (95 % CI)", f"confirmed ({CONFIRM_STREAMS} fresh streams)", "online streams [10^3]",
+           "median [quartiles] [10^3]", "not learned within [10^3]", "median best test periods",
+           "peep vs vanilla (Fisher p)", "budget [10^3]: reached?"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     theirs = {r["label"]: r["ours"] for r in batch["rows"]} if batch else {}
+    readings = len({tuple(r["config"].get("gate_biases", ())) for r in doc["rows"]}) > 1
     for r in doc["rows"]:
+        first = True
         for v in ("vanilla", "peep"):
             if v not in r["ours"]:
                 continue
             s = r["ours"][v]
             p = r["paper"][v] if r["paper"] else ("-", "-")
             b = theirs.get(r["label"], {}).get(v)
-            lost = s["not_learned_within"]
+            lost, ci, q = s["not_learned_within"], s.get("wilson95"), s.get("streams_quartiles")
             bp = "-" if b is None else f"{b['perfect']}/{b['n']}" + (f" ({b['confirmed']} conf.)" if "confirmed" in b else "")
-            cells = [r["label"], v, f"{p[0]}", p[1]] + ([bp] if batch else []) \
-                + [f"{s['perfect']}/{s['n']}", f"{s['confirmed']}/{s['perfect']}" if s["perfect"] else "-",
+            won = f"{s['perfect']}/{s['n']}" + (f" ({100 * ci[0]:.0f}-{100 * ci[1]:.0f} %)" if ci else "") \
+                + (f", {s['diverged']} diverged" if s.get("diverged") else "")
+            label = r["label"] + (f" (gate biases {'/'.join(f'{b:+g}' for b in r['config']['gate_biases'])})"
+                                  if readings else "")
+            cells = [label, v, f"{p[0]}", p[1]] + ([bp] if batch else []) \
+                + [won, f"{s['confirmed']}/{s['perfect']}" if s["perfect"] else "-",
                    _mean_std(s, "streams", 1e3, ".1f"),
+                   "-" if q is None else f"{q[1] / 1e3:.1f} [{q[0] / 1e3:.1f}-{q[2] / 1e3:.1f}]",
                    "-" if lost is None else (f"{lost[0] / 1e3:.3g}" if lost[0] == lost[1]
                                              else f"{lost[0] / 1e3:.3g}-{lost[1] / 1e3:.3g}"),
-                   f"{s['test_best_median']:.0f}"]
+                   f"{s['test_best_median']:.0f}",
+                   (f"{r['fisher_p']:.2g}" if r.get("fisher_p") is not None else "-") if first else "",
+                   reached_text(r.get("reached")) if first else ""]
             out.append("| " + " | ".join(cells) + " |")
+            first = False
     return "\n".join(out)
+
+
+def reached_text(reached):
+    """'53: yes', or '3567: 412 at least (2.1 core-h more)' for a row not run to its budget."""
+    if reached is None:
+        return "-"
+    text = f"{reached['budget'] / 1e3:.4g}: "
+    if not reached["unfinished"]:
+        return text + "yes"
+    cost = reached["rest_core_hours"]
+    return text + f"{reached['fewest_streams'] / 1e3:.4g} at least" + ("" if cost is None else f" ({cost:.2g} core-h more)")
 
 
 # ----------------------------------------------------------------------------
@@ -2471,7 +2603,7 @@ def bench_online(steps=3000, repeats=3, log=print):
     for case, endless in (("from the start of training", False), ("no stream ending", True)):
         times, streams = [], 0
         for _ in range(repeats):
-            run = OnlineRun(nets, cfg.budget)
+            run = OnlineRun(nets)
             if endless:
                 run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
             net = OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
@@ -2526,6 +2658,19 @@ def _number(kind, low, strict):
 positive_int, nonneg_int, positive_float = _number(int, 0, True), _number(int, 0, False), _number(float, 0, True)
 
 
+def parse_floats(n):
+    """A parser of n comma-separated finite numbers -> tuple of floats."""
+    def parse(text):
+        try:
+            v = tuple(float(t) for t in text.split(","))
+        except ValueError:
+            v = ()
+        if len(v) != n or not all(np.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {n} comma-separated finite numbers")
+        return v
+    return parse
+
+
 def parse_ints(text):
     """'0,1', '0-2' or '4' -> tuple of integers >= 0 (the delay set)."""
     try:
@@ -2571,8 +2716,9 @@ FLAGS = [
     ("grad", dict(choices=GRADS, help="bptt: the full gradient (default); truncated: the paper's error "
                   "truncation (not a true gradient, so --gradcheck does not apply to it)")),
     ("tol", dict(type=nonneg_int, help="msd: also report the solve rate within +-TOL steps (default {d})")),
-    ("paper_forget_bias", dict(type=_number(float, -np.inf, True), help="--cell paper: initial forget-gate bias "
-                               "(default {d}, the paper's)")),
+    ("gate_biases", dict(type=parse_floats(3), metavar="IN,FORGET,OUT", help="--cell paper: initial biases of "
+                         "the input, forget and output gates (default {d}, as the paper prints them; online "
+                         "tables: {o})")),
     ("forget", dict(choices=("yes", "no"), help="no: the cell without a forget gate, its activation pinned to "
                     "1.0 (default yes)")),
     ("learning", dict(choices=LEARNING, help="batch: Adam on batches of streams, BPTT (default); online: the "
@@ -2597,7 +2743,7 @@ SCOPE = [(("T", "D_min", "D_max", "n_test", "tol"), "--task msd", lambda c: c.ta
          (("iters", "batch", "lr", "lr_halve_every", "clip", "eval_every", "grad"), "--learning batch",
           lambda c: c.learning == "batch"),
          (("alpha", "momentum", "budget"), "--learning online", lambda c: c.learning == "online"),
-         (("paper_forget_bias",), "--cell paper", lambda c: c.cell == "paper")]
+         (("gate_biases",), "--cell paper", lambda c: c.cell == "paper")]
 
 
 def flag(field):
@@ -2621,7 +2767,7 @@ def task_defaults(task, learning="batch"):
 
 # The --help sections of the Config flags, in order.
 FLAG_GROUPS = {"task": ("task", "F", "delays", "func", "periods", "stop_on_error", "T", "D_min", "D_max"),
-               "model": ("hidden", "cell", "readout", "forget", "paper_forget_bias"),
+               "model": ("hidden", "cell", "readout", "forget", "gate_biases"),
                "training": ("learning", "iters", "batch", "lr", "lr_halve_every", "clip", "grad", "alpha",
                             "momentum", "budget"),
                "evaluation": ("eval_every", "n_test", "test_streams", "test_periods", "tol")}
@@ -2638,7 +2784,8 @@ def add_config_args(p, variants=True, title="{}"):
     for group, names in FLAG_GROUPS.items():
         for name in names:
             kw = dict(spec[name], help=spec[name]["help"].format(d=shown(getattr(Config(), name)),
-                                                                 r=shown(RECIPE.get(name))))
+                                                                 r=shown(RECIPE.get(name)),
+                                                                 o=shown(ONLINE_RECIPE.get(name))))
             groups[group].add_argument(flag(name), dest=name, default=None, **kw)
     p = groups["training"]
     p.add_argument("--seed", dest="seed", type=parse_seeds, default=None, metavar="N",
@@ -2711,9 +2858,14 @@ def check_flags(a, given):
 def table_nets_from_args(name, given, rows=None):
     """table_nets with the flags given on the command line over every row's recipe;
     ValueError for a flag that a row sets itself or that no row's run would read."""
-    fixed = sorted(set(given) & set(ROW_FIELDS))
+    spec = TABLES[name]
+    if spec.get("online_only") and given.get("learning") != "online":
+        raise ValueError(f"--table {name} runs the paper's own learning only; add --learning online")
+    sets = set(ROW_FIELDS).union(*(row["config"] for row in spec["rows"]))
+    fixed = sorted(set(given) & sets)
     if fixed:
-        raise ValueError(f"--table sets {', '.join(ROW_FIELDS)} per row; drop {', '.join(map(flag, fixed))}")
+        raise ValueError(f"--table {name} sets {', '.join(map(flag, sorted(sets)))} per row; "
+                         f"drop {', '.join(map(flag, fixed))}")
     nets = table_nets(name, given, rows)
     for cfg in {row: cfg for row, cfg, _, _ in nets}.values():
         check_scope(cfg, given)
@@ -2949,7 +3101,7 @@ def online_main(p, a, given):
                 cfg = config_from_args(a)
                 cfg.validate()
                 nets = [(0, cfg, s, v) for s, v in members_of(cfg)]
-            run = OnlineRun(nets, nets[0][1].budget, a.table, minutes=a.budget_minutes)
+            run = OnlineRun(nets, a.table, minutes=a.budget_minutes)
         for path in (a.json, a.save, a.checkpoint):
             if path:
                 check_output_path(path)
@@ -2957,8 +3109,10 @@ def online_main(p, a, given):
         p.exit(2, f"{p.prog}: error: {e}\n")
     ckpt = a.checkpoint or a.resume
     rows = sorted({r for r, _, _, _ in run.nets})
+    budgets = sorted({c.budget for _, c, _, _ in run.nets})
     print(f"online learning: {len(run.nets)} networks ({len(rows)} row(s) x seeds x variants), budget "
-          f"{run.budget} training streams each" + (f" or {run.minutes} min" if run.minutes else "")
+          f"{'-'.join(map(str, budgets[::max(len(budgets) - 1, 1)]))} training streams per network"
+          + (f" or {run.minutes} min" if run.minutes else "")
           + f", {min(a.workers, len(run.nets))} process(es)" + (f", resuming at step {run.steps}" if a.resume else ""),
           flush=True)
     def work():

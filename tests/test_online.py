@@ -26,6 +26,12 @@ def online(task, **kw):
                                 learning="online", periods=3, test_periods=4, test_streams=2), **kw})
 
 
+def budgeted(nets, budget):
+    """Networks (cfg, ...) or (row, cfg, ...) with their training-stream budget set."""
+    at = 0 if isinstance(nets[0][0], tcs.Config) else 1
+    return [n[:at] + (dataclasses.replace(n[at], budget=budget),) + n[at + 1:] for n in nets]
+
+
 def nets_of(st, cfg):
     return tcs.OnlineNets(st, tcs.LAYOUT_OF[cfg.task], tcs.cell_of(cfg), cfg.hidden, tcs.TASKS[cfg.task].n_in)
 
@@ -42,7 +48,7 @@ def test_online_gradient_over_a_stream_equals_the_truncated_gradient(task, kw, v
     """With the weights held fixed, dE/dtheta summed over one training stream by the forward
     RTRL partials equals the batched engine's truncated gradient on the same stream."""
     cfg = online(task, **kw)
-    st = tcs.online_state([(cfg, 3, variant)], budget=10)
+    st = tcs.online_state(budgeted([(cfg, 3, variant)], 10))
     st["theta"] += 0.5 * np.random.default_rng(1).standard_normal(st["theta"].shape) * st["gmask"]
     st["tol"][:] = 10.0                       # no early stop: the stream runs all its periods
     st["alpha"][:] = 0.0                      # weights fixed
@@ -75,7 +81,7 @@ def test_the_delay_cache_gives_every_period_of_a_long_stream_its_own_delay():
     """100 periods of one training stream (the cache refills every DELAY_BLOCK periods) see
     exactly the delays the stream's key names."""
     cfg = online("gts", F=3, delays=(0, 1, 2), periods=100)
-    st = tcs.online_state([(cfg, 4, "peep")], budget=10)
+    st = tcs.online_state(budgeted([(cfg, 4, "peep")], 10))
     st["tol"][:] = 10.0                       # never wrong: the stream runs all its periods
     net, seen = nets_of(st, cfg), []
     while st["j"][0] == 0:
@@ -112,7 +118,7 @@ def test_a_momentum_step_after_every_target_of_a_training_stream_and_nowhere_els
     """v = mu v - alpha dE/dtheta, theta += v at every step that gives a training network a
     target (NMSD: its spike; PFG: every step); at other steps and during tests, nothing moves."""
     cfg = online(task, **kw)
-    st = tcs.online_state([(cfg, 2, "peep")], budget=10 ** 6)
+    st = tcs.online_state(budgeted([(cfg, 2, "peep")], 10 ** 6))
     st["alpha"][:], st["mu"][:] = 0.05, 0.7
     st["cm"][:] = np.where(st["trainf"] > 0, st["mu"], 1.0)
     net = nets_of(st, cfg)
@@ -139,12 +145,12 @@ def test_a_momentum_step_after_every_target_of_a_training_stream_and_nowhere_els
 
 def test_network_in_an_ensemble_equals_its_solo_run():
     nets = mixed_run()
-    whole = tcs.OnlineRun(nets, budget=10 ** 6)
+    whole = tcs.OnlineRun(budgeted(nets, 10 ** 6))
     excite(whole)
     whole.st["cm"][:] = 0.5
     nets_of(whole.st, nets[0][1]).run(600)
     for k in (0, 5, 7):
-        solo = tcs.OnlineRun([nets[k]], budget=10 ** 6)
+        solo = tcs.OnlineRun(budgeted([nets[k]], 10 ** 6))
         excite(solo)
         solo.st["cm"][:] = 0.5
         nets_of(solo.st, nets[k][1]).run(600)
@@ -157,7 +163,7 @@ def test_peepholes_held_at_zero_equal_the_vanilla_network():
     """Fair ablation: same initial shared weights, same streams; with its peepholes at zero
     and untrained, the peephole network follows the vanilla one bit for bit."""
     cfg = online("gts", F=5, delays=(0, 1, 2))
-    run = tcs.OnlineRun([(0, cfg, 3, "peep"), (0, cfg, 3, "vanilla")], budget=10 ** 6)
+    run = tcs.OnlineRun(budgeted([(0, cfg, 3, "peep"), (0, cfg, 3, "vanilla")], 10 ** 6))
     K, _ = tcs.online_layout(cfg.hidden, 1)
     peep_rows = run.st["gmask"][:, 0] != run.st["gmask"][:, 1]
     assert peep_rows.sum() == 3 * cfg.hidden                  # p_i, p_f, p_o
@@ -186,7 +192,7 @@ def test_streams_of_one_seed_are_shared_and_of_other_seeds_differ():
 def test_a_network_that_is_never_wrong_is_perfect_after_one_training_stream():
     """Training stream of 3 periods, then 2 test streams of 4 periods: perfect, learned at 1."""
     cfg = online("gts", F=5, delays=(0,))
-    run = tcs.OnlineRun([(0, cfg, 0, "peep")], budget=100)
+    run = tcs.OnlineRun(budgeted([(0, cfg, 0, "peep")], 100))
     run.st["tol"][:] = 10.0
     net = nets_of(run.st, cfg)
     net.run(5 * 3 + 2 * 5 * 4 - 1)
@@ -198,7 +204,7 @@ def test_a_network_that_is_never_wrong_is_perfect_after_one_training_stream():
 def test_a_network_that_is_always_wrong_stops_at_its_budget():
     """Each stream ends at its first step; after 5 training streams (and their tests) it is done."""
     cfg = online("nmsd", F=5, delays=(0, 1))
-    run = tcs.OnlineRun([(0, cfg, 0, "vanilla")], budget=5)
+    run = tcs.OnlineRun(budgeted([(0, cfg, 0, "vanilla")], 5))
     run.st["tol"][:] = 0.0
     net = nets_of(run.st, cfg)
     net.run(200)
@@ -207,7 +213,7 @@ def test_a_network_that_is_always_wrong_stops_at_its_budget():
 
 def test_no_forget_gate_pins_it_open_and_never_trains_it():
     cfg = online("pfg", F=6, func="cos", forget=False)
-    run = tcs.OnlineRun([(0, cfg, 0, "peep")], budget=10 ** 6)
+    run = tcs.OnlineRun(budgeted([(0, cfg, 0, "peep")], 10 ** 6))
     excite(run)
     before = tcs.unpack(run.st["theta"], cfg.hidden, 0)
     nets_of(run.st, cfg).run(300)
@@ -223,10 +229,10 @@ def test_no_forget_gate_pins_it_open_and_never_trains_it():
 
 def test_run_split_into_segments_and_shards_and_resumed_equals_one_go(tmp_path):
     nets = mixed_run()
-    one = tcs.OnlineRun(nets, budget=300)
+    one = tcs.OnlineRun(budgeted(nets, 300))
     excite(one)
     one.advance(2000, None, 1)
-    two = tcs.OnlineRun(nets, budget=300)
+    two = tcs.OnlineRun(budgeted(nets, 300))
     excite(two)
     two.advance(700, None, 3)
     tcs.save_online_checkpoint(str(tmp_path / "c.npz"), two)
@@ -241,7 +247,7 @@ def test_workers_do_not_change_online_results():
     nets = mixed_run()
     runs = []
     for workers in (1, 2):
-        run = tcs.OnlineRun(nets, budget=50)
+        run = tcs.OnlineRun(budgeted(nets, 50))
         excite(run)
         tcs.train_online(run, workers, log=lambda line: None)
         runs.append(run)
@@ -322,7 +328,7 @@ def test_cli_rejects_bad_online_input_in_one_line(args, needle):
 def test_damaged_checkpoint_is_one_line_and_exit_2(tmp_path):
     cfg = online("gts", F=5)
     good = str(tmp_path / "c.npz")
-    tcs.save_online_checkpoint(good, tcs.OnlineRun([(0, cfg, 0, "peep")], budget=5))
+    tcs.save_online_checkpoint(good, tcs.OnlineRun(budgeted([(0, cfg, 0, "peep")], 5)))
     bad = str(tmp_path / "bad.npz")
     with open(good, "rb") as f, open(bad, "wb") as g:
         g.write(f.read()[:300])
@@ -352,14 +358,14 @@ def test_a_signal_ends_every_worker_prints_one_line_and_writes_nothing(tmp_path,
 
 
 def test_report_prints_every_kind_of_results_file(tmp_path):
-    run = tcs.OnlineRun([(0, online("nmsd", F=4), 0, v) for v in tcs.VARIANTS], budget=3)
+    run = tcs.OnlineRun(budgeted([(0, online("nmsd", F=4), 0, v) for v in tcs.VARIANTS], 3))
     tcs.train_online(run, 1, log=lambda line: None)
     members, _ = tcs.online_results(run)
     path = str(tmp_path / "o.json")
     tcs.write_json(path, tcs.online_doc(run, members))
     for f, needle in ((os.path.join(ROOT, "results", "sweep.json"), "| seed | final MSE peep"),
                       (os.path.join(ROOT, "results", "table3.json"), "| PFG f_cos F=10 | peep | 100 | 145 ± 32"),
-                      (path, "| NMSD F=4 I in {0,1} | vanilla | - | - | 0/1 |")):
+                      (path, "| NMSD F=4 I in {0,1} | vanilla | - | - | 0/1 (0-79 %) |")):
         r = cli("--report", f)
         assert r.returncode == 0 and needle in r.stdout, (f, r.stdout[:300], r.stderr)
     r = cli("--report", path, "--compare", os.path.join(ROOT, "results", "table1.json"))
