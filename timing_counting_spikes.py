@@ -936,33 +936,46 @@ def predict(P, x, cell=Cell()):
 FREE_RUN_CHUNK = 500     # steps the free-running evaluator takes between checks
 
 
+class FreeRun:
+    """Members running free, without caches, on streams fed to them in pieces, each stream
+    until its first wrong prediction (|y - d| >= tol where a target is given; NaN is wrong).
+    periods (M, S): the periods each stream completed; sq, n_sq (M,): the sum and count of
+    squared errors over the supervised steps run, up to the first wrong one included."""
+
+    def __init__(self, P, cell, S, tol):
+        M = P["Wx"].shape[0]
+        self.run, self.tol = Stepper(P, S, cell), tol
+        self.periods, self.alive = np.zeros((M, S), np.int64), np.ones((M, S), bool)
+        self.sq, self.n_sq = np.zeros(M), np.zeros(M)
+
+    def feed(self, x, d, mask, ends):
+        """The next C steps: x (C, I, M, S), d (C, M, S), mask (C, M, S) or None, ends (C, M, S)
+        (True at the last step of a period). Returns whether any stream is still running."""
+        C = len(d)
+        err = np.abs(self.run.run(x) - d)
+        wrong = wrong_predictions(err, self.tol, mask)
+        first = np.where(wrong.any(axis=0), wrong.argmax(axis=0), C)          # (M, S)
+        t = np.arange(C)[:, None, None]
+        ran = (t <= first) & self.alive & (True if mask is None else mask > 0)    # supervised steps run
+        self.sq += model_sum(np.where(ran, err * err, 0.0))
+        self.n_sq += model_sum(ran.astype(np.float64))
+        self.periods += np.sum((t < first) & self.alive & ends, axis=0)
+        self.alive &= first == C
+        return bool(self.alive.any())
+
+
 def free_run(P, cell, members, tests, tol):
-    """Run member k on the test streams of its seed, free and without caches, until each
-    stream's first wrong prediction (|y - d| >= tol where a target is given; NaN is
-    wrong) or its end. Returns the periods each stream completed (M, S), and the sum
-    and count of squared errors over the supervised steps run, up to the first wrong
-    one included (M,), (M,)."""
+    """Run member k on the test streams of its seed (FreeRun). Returns periods (M, S), sq (M,)
+    and n_sq (M,)."""
     L, S = tests[members[0][0]].d.shape
-    M = len(members)
-    run = Stepper(P, S, cell)
-    periods, alive = np.zeros((M, S), np.int64), np.ones((M, S), bool)
-    sq, n_sq = np.zeros(M), np.zeros(M)
+    fr = FreeRun(P, cell, S, tol)
     for t0 in range(0, L, FREE_RUN_CHUNK):
         t1 = min(L, t0 + FREE_RUN_CHUNK)
         x, d, mask = stack_inputs(tests, members, t0, t1)
         ends = np.stack([tests[s].info["ends"][t0:t1] for s, _ in members], axis=1)   # (C, M, S)
-        err = np.abs(run.run(x) - d)
-        wrong = wrong_predictions(err, tol, mask)
-        first = np.where(wrong.any(axis=0), wrong.argmax(axis=0), t1 - t0)     # (M, S)
-        t = np.arange(t1 - t0)[:, None, None]
-        ran = (t <= first) & alive & (True if mask is None else mask > 0)    # supervised steps run
-        sq += model_sum(np.where(ran, err * err, 0.0))
-        n_sq += model_sum(ran.astype(np.float64))
-        periods += np.sum((t < first) & alive & ends, axis=0)
-        alive &= first == t1 - t0
-        if not alive.any():
+        if not fr.feed(x, d, mask, ends):
             break
-    return periods, sq, n_sq
+    return fr.periods, fr.sq, fr.n_sq
 
 
 def trace(P, x, cell=Cell()):
@@ -1041,7 +1054,7 @@ def lr_at(cfg, it):
 # training stream j and test streams whatever happened before, any stream can be rebuilt
 # on its own (tests, confirmation), and a checkpoint holds no generator state.
 
-ONLINE_TRAIN, ONLINE_TEST, ONLINE_CONFIRM = 1, 2, 3      # stream purposes
+ONLINE_TRAIN, ONLINE_TEST, ONLINE_CONFIRM, ONLINE_LONG = 1, 2, 3, 4      # stream purposes
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 MAX_TEST_STREAMS = 1 << 16                                # stream (j, q) is numbered j * this + q
 
@@ -1071,10 +1084,12 @@ def delay_index(key, n, count):
     return (mix64(key + u * _GOLD) % np.asarray(count).astype(np.uint64)).astype(np.int64)
 
 
-def stream_delays(cfg, seed, purpose, j, qs, periods):
-    """Delays I (len(qs), periods) of streams (j, q), q in qs: exactly the online engine's."""
+def stream_delays(cfg, seed, purpose, j, qs, periods, first=0):
+    """Delays I (len(qs), periods) of periods first, first + 1, ... of streams (j, q), q in qs:
+    exactly the online engine's."""
     keys = stream_key(seed_key(seed, purpose), j, np.asarray(qs))[:, None]
-    return np.asarray(cfg.delays)[delay_index(keys, np.arange(periods)[None, :], len(cfg.delays))]
+    n = np.arange(first, first + periods)[None, :]
+    return np.asarray(cfg.delays)[delay_index(keys, n, len(cfg.delays))]
 
 
 def fresh_streams(cfg, seed, purpose, j, n):
@@ -1788,9 +1803,59 @@ def confirm(P, cfg, seed, variants, n=CONFIRM_STREAMS):
     return [int(np.sum(p == tests[seed].info["periods"])) for p in periods], periods.shape[1]
 
 
-def online_results(run, confirm_n=CONFIRM_STREAMS):
+LONG_PERIODS = 100000     # periods a perfect network then runs free from the zero state (the long run)
+LONG_BLOCK = 1000         # periods of a long stream built at a time, so its memory stays small
+
+
+def long_block(cfg, seed, first, periods):
+    """Periods first .. first + periods - 1 of a seed's long stream (purpose ONLINE_LONG) as
+    arrays x (L, I, 1), d (L, 1), mask (L, 1), ends (L, 1) that continue the block before."""
+    task = TASKS[cfg.task]
+    if cfg.task == "pfg":                       # no input: its one stream, period after period
+        b = task.streams(cfg, 1, periods)
+    else:
+        I = stream_delays(cfg, seed, ONLINE_LONG, 0, [0], periods, first)
+        b = task.streams(cfg, I, int(np.sum(cfg.F + I)))
+    return b.x, b.d, np.ones_like(b.d) if b.mask is None else b.mask, b.info["ends"]
+
+
+def long_run(P, cfg, members, periods=LONG_PERIODS, block=LONG_BLOCK):
+    """Periods (M,) each member completes running free from the zero state on its seed's long
+    stream, up to its first wrong prediction or `periods`: whether a solution holds far past
+    the 1000-period test. Streams of different seeds differ in length, so each seed's is built
+    block by block and fed in chunks; past its last period a seed's members get no input, no
+    target and no period ends. None for NMSD, whose streams are one interval each."""
+    if cfg.task == "nmsd":
+        return None
+    seeds = sorted({s for s, _ in members})
+    fr = FreeRun(P, cell_of(cfg), 1, TASKS[cfg.task].tolerance(cfg))
+    made, left = dict.fromkeys(seeds, 0), dict.fromkeys(seeds, 0)    # periods built; steps of them not yet fed
+    buf = {}
+    C = FREE_RUN_CHUNK
+    while any(left[s] or made[s] < periods for s in seeds):
+        for s in seeds:
+            while left[s] < C and made[s] < periods:
+                new = long_block(cfg, s, made[s], min(block, periods - made[s]))
+                old = [a[len(a) - left[s]:] for a in buf[s]] if s in buf else [a[:0] for a in new]
+                buf[s] = [np.concatenate([a, b]) for a, b in zip(old, new)]
+                made[s] += min(block, periods - made[s])
+                left[s] = len(buf[s][1])
+        take = {}
+        for s in seeds:
+            n = min(C, left[s])
+            piece = [a[len(a) - left[s]:len(a) - left[s] + n] for a in buf[s]]
+            take[s] = [np.concatenate([a, np.zeros((C - n,) + a.shape[1:], a.dtype)]) for a in piece]
+            left[s] -= n
+        x, d, mask, ends = (np.stack([take[s][k] for s, _ in members], axis=1 + (k == 0)) for k in range(4))
+        if not fr.feed(x, d, mask, ends):
+            break
+    return fr.periods[:, 0]
+
+
+def online_results(run, confirm_n=CONFIRM_STREAMS, long_periods=LONG_PERIODS):
     """Per network: found perfect after how many training streams (None: not within the
-    streams it ran), streams run, the test streams' sizes, and the confirmation on fresh streams."""
+    streams it ran), streams run, the test streams' sizes; for a perfect network also the
+    confirmation on fresh streams and the periods of its long run (long_run, a row at a time)."""
     st, out = run.st, []
     P = unpack(st["theta"], run.H, run.n_in)
     for k, (row, cfg, seed, variant) in enumerate(run.nets):
@@ -1802,6 +1867,13 @@ def online_results(run, confirm_n=CONFIRM_STREAMS):
             (m["confirmed"],), m["confirm_streams"] = confirm({n: v[k:k + 1] for n, v in P.items()}, cfg, seed,
                                                              [variant], confirm_n)
         out.append(m)
+    for row in sorted({r for r, _, _, _ in run.nets}):
+        won = [k for k, (r, _, _, _) in enumerate(run.nets) if r == row and out[k]["streams"] is not None]
+        if won:
+            cfg = run.nets[won[0]][1]
+            held = long_run({n: v[won] for n, v in P.items()}, cfg, [run.nets[k][2:] for k in won], long_periods)
+            for i, k in enumerate(won):
+                out[k]["long_periods"], out[k]["long_of"] = None if held is None else int(held[i]), long_periods
     return out, P
 
 
@@ -1841,7 +1913,12 @@ def online_row_summary(members, variants):
                   "streams_std": float(st.std(ddof=1)) if len(won) > 1 else None,
                   "streams_quartiles": [float(q) for q in np.percentile(st, (25, 50, 75))] if len(won) else None,
                   "not_learned_within": [min(lost), max(lost)] if lost else None,
-                  "test_best_median": float(np.median([m["test_best"] for m in ms]))}
+                  "test_best_median": float(np.median([m["test_best"] for m in ms])),
+                  "long_held": sum(m.get("long_periods") is not None and m["long_periods"] == m["long_of"]
+                                   for m in won),
+                  "long_failed_at": sorted(m["long_periods"] for m in won if m.get("long_periods") is not None
+                                           and m["long_periods"] < m["long_of"]),
+                  "long_of": next((m["long_of"] for m in won if "long_of" in m), None)}
     return out
 
 
@@ -2303,6 +2380,21 @@ def save_table_params(path, params):
                                                 for n in PARAMS}))
 
 
+def load_table_params(path, doc):
+    """The weights save_table_params wrote for a table's results doc: per row {name: (members, ...)}.
+    ValueError with one line if the file is missing, damaged or of another run."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            params = [{n: z[f"row{k}_{n}"] for n in PARAMS} for k in range(len(doc["rows"]))]
+    except OSError as e:
+        raise ValueError(f"cannot read the weights {path!r} ({e.strerror or e})")
+    except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path!r} is not the weights file of its table run, or it is damaged ({type(e).__name__})")
+    if any(len(P["b"]) != len(r["members"]) for P, r in zip(params, doc["rows"])):
+        raise ValueError(f"{path!r} holds other networks than its results file (another run?)")
+    return params
+
+
 def _mean_std(s, key, scale, fmt):
     m, sd = s[key + "_mean"], s[key + "_std"]
     if m is None:
@@ -2377,23 +2469,26 @@ def online_doc(run, members):
             "env": environment()}
 
 
-def merge_docs(docs):
-    """One online results file from shards of one table (disjoint rows or seeds)."""
+def merge_docs(docs, params=None):
+    """One online results file from shards of one table (disjoint rows or seeds); with params
+    (per doc, its rows' weights as --save writes them) also the merged rows' weights, the
+    members in the merged order."""
     head = docs[0]
     for d in docs:
         if d.get("learning") != "online" or d["table"] != head["table"]:
             raise ValueError("merge takes online results files of one table")
-    rows, seen = {}, set()
-    for d in docs:
-        for r in d["rows"]:
+    rows, seen, where = {}, set(), {}
+    for i, d in enumerate(docs):
+        for k, r in enumerate(d["rows"]):
             row = rows.setdefault(r["row"], {**r, "members": []})
             if r["config"]["budget"] != row["config"]["budget"]:
                 raise ValueError(f"merge: row {r['row']} has budgets {row['config']['budget']} and "
                                  f"{r['config']['budget']} in different files")
-            for m in r["members"]:
+            for j, m in enumerate(r["members"]):
                 if (m["row"], m["seed"], m["variant"]) in seen:
                     raise ValueError(f"merge: row {r['row']} seed {m['seed']} {m['variant']} is in two files")
                 seen.add((m["row"], m["seed"], m["variant"]))
+                where[m["row"], m["seed"], m["variant"]] = (i, k, j)
                 row["members"].append(m)
     rates = [d["net_steps_per_core_second"] for d in docs if d.get("net_steps_per_core_second")]
     rate = float(np.mean(rates)) if rates else None
@@ -2403,9 +2498,13 @@ def merge_docs(docs):
                                                                key=VARIANTS.index))
         row["fisher_p"] = peep_vs_vanilla(row["ours"])
         row["reached"] = budget_reached(config_from_dict(row["config"]), row["members"], rate)
-    return {**head, "rows": [rows[k] for k in sorted(rows)], "steps": max(d["steps"] for d in docs),
-            "seconds": sum(d["seconds"] for d in docs), "net_steps_per_core_second": rate,
-            "finished": all(d["finished"] for d in docs), "env": [d["env"] for d in docs]}
+    doc = {**head, "rows": [rows[k] for k in sorted(rows)], "steps": max(d["steps"] for d in docs),
+           "seconds": sum(d["seconds"] for d in docs), "net_steps_per_core_second": rate,
+           "finished": all(d["finished"] for d in docs), "env": [d["env"] for d in docs]}
+    if params is None:
+        return doc, None
+    at = [[where[m["row"], m["seed"], m["variant"]] for m in r["members"]] for r in doc["rows"]]
+    return doc, [{n: np.stack([params[i][k][n][j] for i, k, j in row]) for n in PARAMS} for row in at]
 
 
 def report_any(doc, compare=None):
@@ -2424,9 +2523,8 @@ def confirm_table(prefix):
     try:
         with open(prefix + ".json") as f:
             doc = json.load(f)
-        with np.load(prefix + ".npz", allow_pickle=False) as z:
-            params = [{n: z[f"row{k}_{n}"] for n in PARAMS} for k in range(len(doc["rows"]))]
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        params = load_table_params(prefix + ".npz", doc)
+    except (OSError, KeyError, ValueError) as e:
         raise ValueError(f"cannot read the table run {prefix!r} (.json + .npz from --table --json --save): {e}")
     for row, P in zip(doc["rows"], params):
         cfg = config_from_dict(row["config"])
@@ -2450,6 +2548,7 @@ def online_markdown(doc, batch=None):
     head = ["row", "variant", "paper % perfect", "paper streams [10^3]"] + (["batch recipe perfect"] if batch else []) \
         + ["online perfect (95 % CI)", f"confirmed ({CONFIRM_STREAMS} fresh streams)", "online streams [10^3]",
            "median [quartiles] [10^3]", "not learned within [10^3]", "median best test periods",
+           "still correct at 10^5 periods",
            "peep vs vanilla (Fisher p)", "budget [10^3]: reached?"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     theirs = {r["label"]: r["ours"] for r in batch["rows"]} if batch else {}
@@ -2474,12 +2573,24 @@ def online_markdown(doc, batch=None):
                    "-" if q is None else f"{q[1] / 1e3:.1f} [{q[0] / 1e3:.1f}-{q[2] / 1e3:.1f}]",
                    "-" if lost is None else (f"{lost[0] / 1e3:.3g}" if lost[0] == lost[1]
                                              else f"{lost[0] / 1e3:.3g}-{lost[1] / 1e3:.3g}"),
-                   f"{s['test_best_median']:.0f}",
+                   f"{s['test_best_median']:.0f}", long_text(r["config"]["task"], s),
                    (f"{r['fisher_p']:.2g}" if r.get("fisher_p") is not None else "-") if first else "",
                    reached_text(r.get("reached")) if first else ""]
             out.append("| " + " | ".join(cells) + " |")
             first = False
     return "\n".join(out)
+
+
+def long_text(task, s):
+    """'3/4 (one failed at period 5,210)': of the perfect networks, how many ran free from the zero
+    state for all the long run's periods, and where the others failed."""
+    if task == "nmsd":
+        return "n/a (one interval per stream)"
+    if not s["perfect"] or s.get("long_of") is None:
+        return "-"
+    failed = s["long_failed_at"]
+    return f"{s['long_held']}/{s['perfect']}" + (f" (failed at period {', '.join(f'{p:,}' for p in failed)})"
+                                                 if failed else "")
 
 
 def reached_text(reached):
@@ -2824,7 +2935,7 @@ def explicit_fields(a):
 # flags. Online training and --table also read ONLINE_FLAGS, and --table online --rows.
 MODES = ("gradcheck", "bench", "report", "merge", "confirm", "load", "resume", "table")
 MODE_FLAGS = {"train": ("json", "save", "workers"), "table": ("json", "save", "workers"),
-              "resume": ("json", "save", "workers"), "report": ("compare",), "merge": ("json",),
+              "resume": ("json", "save", "workers"), "report": ("compare",), "merge": ("json", "save"),
               "confirm": ("json",), "load": (), "gradcheck": (), "bench": ()}
 ONLINE_FLAGS = ("budget_minutes", "checkpoint", "checkpoint_minutes")
 OTHER_FLAGS = ("json", "save", "workers", "compare", "rows") + ONLINE_FLAGS
@@ -2933,7 +3044,8 @@ def main(argv=None):
     files.add_argument("--compare", metavar="JSON", help="with --report of an online results file: show this batch "
                        "table's perfect counts beside it")
     modes.add_argument("--merge", nargs="+", metavar="JSON", help="merge the results files of shards of one "
-                       "table (--rows, --seeds) into --json PATH")
+                       "table (--rows, --seeds) into --json PATH; with --save PATH also their weights (each "
+                       "shard's .npz beside its .json)")
     a = p.parse_args(argv)
     # user errors: one line, exit 2, before anything runs or is written
     try:
@@ -3069,8 +3181,9 @@ def merge_main(p, a):
     try:
         if not a.json:
             raise ValueError("--merge writes its result to --json PATH; give one")
-        check_output_path(a.json)
-        docs = []
+        for path in filter(None, (a.json, a.save)):
+            check_output_path(path)
+        docs, params = [], [] if a.save else None
         for path in a.merge:
             try:
                 with open(path) as f:
@@ -3079,12 +3192,17 @@ def merge_main(p, a):
                 raise ValueError(f"cannot read {path!r} ({e.strerror or e})")
             except json.JSONDecodeError:
                 raise ValueError(f"{path!r} is not JSON")
-        doc = merge_docs(docs)
+            if a.save:
+                params.append(load_table_params(os.path.splitext(path)[0] + ".npz", docs[-1]))
+        doc, P = merge_docs(docs, params)
     except (ValueError, KeyError, TypeError) as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
     print(online_markdown(doc))
     write_json(a.json, doc)
     print(f"wrote {a.json}")
+    if a.save:
+        save_table_params(a.save, P)
+        print(f"wrote {a.save}")
     return 0
 
 

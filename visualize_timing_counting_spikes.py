@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import time
-import zipfile
 
 import matplotlib
 matplotlib.use("Agg")
@@ -404,10 +403,9 @@ def load_table(prefix):
     try:
         with open(prefix + ".json") as f:
             doc = json.load(f)
-        with np.load(prefix + ".npz", allow_pickle=False) as z:
-            rows = [(tcs.config_from_dict(r["config"]), {n: z[f"row{k}_{n}"] for n in tcs.PARAMS}, r["members"])
-                    for k, r in enumerate(doc["rows"])]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        rows = [(tcs.config_from_dict(r["config"]), P, r["members"])
+                for r, P in zip(doc["rows"], tcs.load_table_params(prefix + ".npz", doc))]
+    except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"cannot read the table run {prefix!r} (.json + .npz from --table --json --save), "
                          f"or it is damaged: {type(e).__name__}: {e}")
     return rows

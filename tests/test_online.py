@@ -296,6 +296,39 @@ def test_cli_online_run_writes_json_checkpoint_and_merges(tmp_path):
     assert r.returncode == 2 and "--resume takes no training settings; drop --alpha" in r.stderr
 
 
+def test_merge_of_shards_by_rows_and_seeds_keeps_every_networks_weights(tmp_path):
+    """A table split as the reruns split it (some rows on more seeds, the others on fewer):
+    --merge --save writes one weights file whose rows and members follow the merged JSON, each
+    network's weights those its shard saved."""
+    shards = [("1", "0-1"), ("2", "0")]
+    outs, saved = [], {}
+    for rows, seeds in shards:
+        j = str(tmp_path / f"r{rows}.json")
+        r = cli("--table", "2", "--learning", "online", "--rows", rows, "--seeds", seeds, "--budget", "30",
+                "--json", j, "--save", j[:-5] + ".npz", "--workers", "1")
+        assert r.returncode == 0, r.stderr
+        doc = json.load(open(j))
+        for row, P in zip(doc["rows"], tcs.load_table_params(j[:-5] + ".npz", doc)):
+            for k, m in enumerate(row["members"]):
+                saved[row["row"], m["seed"], m["variant"]] = P["Wx"][k]
+        outs.append(j)
+    merged = str(tmp_path / "m.json")
+    r = cli("--merge", *outs[::-1], "--json", merged, "--save", str(tmp_path / "m.npz"))
+    assert r.returncode == 0, r.stderr
+    doc = json.load(open(merged))
+    params = tcs.load_table_params(str(tmp_path / "m.npz"), doc)
+    assert [r["row"] for r in doc["rows"]] == [1, 2] and [len(r["members"]) for r in doc["rows"]] == [4, 2]
+    for row, P in zip(doc["rows"], params):
+        for k, m in enumerate(row["members"]):
+            assert np.array_equal(P["Wx"][k], saved[row["row"], m["seed"], m["variant"]])
+    lone = str(tmp_path / "lone.json")                 # a shard whose weights are not beside it
+    with open(outs[1]) as f, open(lone, "w") as g:
+        g.write(f.read())
+    r = cli("--merge", outs[0], lone, "--json", str(tmp_path / "x.json"), "--save", str(tmp_path / "x.npz"))
+    assert r.returncode == 2 and "cannot read the weights" in r.stderr and "Traceback" not in r.stderr
+    assert not os.path.exists(tmp_path / "x.json") and not os.path.exists(tmp_path / "x.npz")
+
+
 def test_resume_keeps_the_wall_clock_budget_of_the_run(tmp_path):
     """A run stopped by --budget-minutes stays stopped on --resume (its budget is in the
     checkpoint, and the resumed run counts the time already spent); a new one extends it."""
@@ -385,3 +418,77 @@ def test_confirm_counts_a_batch_tables_perfect_networks_on_fresh_streams(tmp_pat
     assert doc["confirm_env"] == tcs.environment()          # where the confirmation ran, beside the table's env
     r = cli("--confirm", str(tmp_path / "missing"))
     assert r.returncode == 2 and "cannot read the table run" in r.stderr
+
+
+def test_the_gate_biases_reach_the_initial_weights_of_both_engines_and_every_results_file(tmp_path):
+    """--gate-biases sets the paper cell's input, forget and output gate biases in the batch
+    engine's parameters, the online engine's theta, and the config of every file written."""
+    cfg = online("gts", F=4, gate_biases=(0.5, 2.0, -2.0))
+    P = tcs.init_member(cfg, 3, "peep")
+    H = cfg.hidden
+    for k, b in zip((tcs.I_, tcs.F_, tcs.O_), cfg.gate_biases):
+        assert np.all(tcs.gate(P["b"], k, H) == b)
+    theta = tcs.online_state(budgeted([(cfg, 3, "peep")], 5))["theta"]
+    assert np.array_equal(tcs.unpack(theta, H, 1)["b"][0], P["b"])
+    for args, path in ((["--learning", "online", "--budget", "3", "--seeds", "1"], "o.json"),
+                       (["--iters", "1", "--seeds", "1"], "b.json")):
+        out = str(tmp_path / path)
+        r = cli("--task", "gts", "--F", "4", "--cell", "paper", "--gate-biases", "0.5,2,-2", *args,
+                "--workers", "1", "--json", out)
+        assert r.returncode == 0, r.stderr
+        doc = json.load(open(out))
+        config = doc["rows"][0]["config"] if "rows" in doc else doc["config"]
+        assert config["gate_biases"] == [0.5, 2.0, -2.0]
+    old = dict(tcs.config_dict(cfg), paper_forget_bias=1.5)     # a file written before --gate-biases
+    del old["gate_biases"]
+    assert tcs.config_from_dict(old).gate_biases == (0.0, 1.5, 2.0)
+
+
+def test_a_network_that_diverges_is_counted_in_its_row_and_the_others_finish(tmp_path):
+    """One row with a huge alpha: its networks' weights leave the finite numbers and they end,
+    counted as diverged with the stream they were in; the other row runs to its budget."""
+    good = online("nmsd", F=4, delays=(0, 1), budget=60)
+    wild = dataclasses.replace(good, alpha=1e300)
+    nets = [(0, wild, s, v) for s in (0, 1) for v in tcs.VARIANTS] \
+        + [(1, good, s, v) for s in (0, 1) for v in tcs.VARIANTS]
+    run = tcs.OnlineRun(nets, table=None)
+    lines = []
+    tcs.train_online(run, 1, log=lines.append)
+    members, _ = tcs.online_results(run)
+    assert all(m["diverged_at"] is not None and m["streams"] is None for m in members if m["row"] == 0)
+    assert all(m["diverged_at"] is None and (m["streams_run"] == 60 or m["streams"] is not None)
+               for m in members if m["row"] == 1)
+    assert sum("diverged after" in line for line in lines) == 4
+    doc = tcs.online_doc(run, members)
+    assert doc["rows"][0]["ours"]["peep"]["diverged"] == 2 and doc["rows"][1]["ours"]["peep"]["diverged"] == 0
+    assert "2 diverged" in tcs.online_markdown(doc).splitlines()[2]
+
+
+def test_the_long_run_agrees_with_the_1000_period_test_on_its_first_1000_periods(monkeypatch):
+    """A hand-made paper cell whose state grows by a member's own rate each step fails once its
+    output crosses the tolerance, some hundreds of periods in, at a period that depends on its
+    seed's delays: the long run, built block by block and fed in chunks with streams of two
+    seeds side by side, fails where the free-running test on the same 1000 periods does."""
+    cfg = online("gts", F=5, delays=(0, 1, 2))
+    members = [(3, "peep"), (3, "vanilla"), (8, "peep"), (8, "vanilla")]
+    P = tcs.stack([tcs.init_member(cfg, s, v) for s, v in members])
+    for v in P.values():
+        v[:] = 0.0
+    H = cfg.hidden
+    for k, b in ((tcs.I_, 10.0), (tcs.F_, 10.0), (tcs.O_, 10.0)):
+        tcs.gate(P["b"], k, H)[:] = b
+    tcs.gate(P["b"], tcs.G_, H)[:] = np.array([0.003, 0.0031, 0.003, 0.0029])[:, None]
+    P["Wy"][:] = 1.0
+    monkeypatch.setattr(tcs.GTS, "tolerance", staticmethod(lambda cfg: 0.9999))
+    held = tcs.long_run(P, cfg, members, periods=2000, block=300)
+    for s in (3, 8):
+        I = tcs.stream_delays(cfg, s, tcs.ONLINE_LONG, 0, [0], 1000)
+        ks = [k for k, m in enumerate(members) if m[0] == s]
+        periods, _, _ = tcs.free_run({n: v[ks] for n, v in P.items()}, tcs.cell_of(cfg), [members[k] for k in ks],
+                                     {s: tcs.GTS.streams(cfg, I, int(np.sum(cfg.F + I)))}, 0.9999)
+        assert np.array_equal(held[ks], periods[:, 0])
+    assert np.all((held > 100) & (held < 1000)) and len(set(held)) == 4
+    # a solution that never fails runs every period; NMSD has no long run
+    monkeypatch.setattr(tcs.GTS, "tolerance", staticmethod(lambda cfg: 10.0))
+    assert np.all(tcs.long_run(P, cfg, members, periods=2500, block=1000) == 2500)
+    assert tcs.long_run(P, online("nmsd", F=5), members) is None

@@ -370,7 +370,7 @@ def test_cli_trains_a_paper_task_and_prints_its_table(tmp_path):
     (["--task", "gts", "--F", "1"], "F = 1 must be an integer >= 2"),
     (["--stop-on-error", "yes"], "--stop-on-error has no effect with --task msd"),
     (["--table", "9"], "invalid choice: '9'"),
-    (["--table", "3", "--func", "tri"], "--table sets task, F, delays, func per row; drop --func"),
+    (["--table", "3", "--func", "tri"], "--table 3 sets --F, --delays, --func, --task per row; drop --func"),
     (["--table", "1", "--lr", "0"], "'0' must be > 0"),
 ])
 def test_cli_rejects_bad_paper_task_input_in_one_line(args, needle):
