@@ -1193,7 +1193,7 @@ def online_state(nets):
           "key": np.zeros(M, np.uint64), "pos": np.zeros(M, np.int64), "n": np.zeros(M, np.int64),
           "last": np.zeros(M, np.int64), "I": np.zeros(M), "target": np.zeros(M),
           "periods": np.zeros(M, np.int64), "maxp": np.zeros(M, np.int64),
-          "trainf": np.ones(M), "cm": np.ones(M),
+          "trainf": np.ones(M),
           # outcomes: training streams when found perfect or when its weights left the finite
           # numbers (-1: not so), test stream sizes, steps run while unfinished (for costs)
           "learned_at": np.full(M, -1, np.int64), "diverged_at": np.full(M, -1, np.int64),
@@ -1233,7 +1233,6 @@ def start_streams(st, go):
     st["dS"] *= keep
     np.copyto(st["maxp"], np.where(testing, st["test_periods"], st["train_periods"]), where=go)
     st["trainf"][:] = ~(testing | st["done"])
-    st["cm"][:] = np.where(st["trainf"] > 0, st["mu"], 1.0)
     next_delays(st, go)
 
 
@@ -1303,7 +1302,7 @@ class OnlineNets:
         self.gWo = g[3 * H * K:o[1]].reshape(H, K, M)          # o rows
         self.gpo, self.gWy, self.gby = g[o[1]:o[2]], g[o[2]:o[3]], g[o[3]]
         self.dS4 = st["dS"].reshape(3, H, K, M)
-        self.Ws, self.tmp3, self.tmpP = np.empty((4 * H, K, M)), np.empty((3, H, K, M)), np.empty_like(th)
+        self.Ws, self.tmp3, self.at = np.empty((4 * H, K, M)), np.empty((3, H, K, M)), np.empty(M, bool)
         self.z, self.a, self.fac = np.empty((4 * H, M)), np.empty((4 * H, M)), np.empty((3, H, M))
         self.c, self.h, self.sq, self.tH = np.empty((H, M)), np.empty((H, M)), np.empty((H, M)), np.empty((H, M))
         self.spike, self.ok, self.y, self.e = np.empty(M, bool), np.empty(M, bool), np.empty(M), np.empty(M)
@@ -1316,9 +1315,9 @@ class OnlineNets:
         B = DELAY_BLOCK
         self.cI, self.ctarget, self.clast = np.zeros((B, M), np.int64), np.zeros((B, M)), np.zeros((B, M), np.int64)
         self.ckey, self.cn0, self.cfilled = np.zeros(M, np.uint64), np.zeros(M, np.int64), np.zeros(M, bool)
-        # constants folded once per segment, each saving a call per step: the gradient mask
-        # times alpha (the mask is 0/1, so the product is exact), and mu - 1
-        self.galpha, self.mu1 = st["gmask"] * st["alpha"], st["mu"] - 1.0
+        # the gradient mask times alpha, folded once per segment (the mask is 0/1, so the product
+        # is exact), saves a call per step
+        self.galpha = st["gmask"] * st["alpha"]
         self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta of every step (the tests)
 
     def run(self, steps):
@@ -1421,16 +1420,13 @@ class OnlineNets:
             self.gsum += self.g * st["gmask"]
         self.g *= self.galpha                                    # alpha dE/dtheta, masked
         # momentum (Plaut et al.): v = mu v - alpha dE/dtheta, theta += v, at every target of a
-        # training stream (cm: mu there, 1 elsewhere; dE/dtheta is 0 elsewhere)
-        if self.layout == "spike_in":
-            cm = upd * self.mu1
-            cm += 1.0
-        else:
-            cm = st["cm"]
-        st["vel"] *= cm
-        st["vel"] -= self.g
-        np.multiply(st["vel"], upd, out=self.tmpP)
-        st["theta"] += self.tmpP
+        # training stream and nowhere else. Elsewhere v and theta are not touched at all, not
+        # multiplied by 0: the state of a network that is testing, or perfect and waiting for its
+        # segment to end, may overflow, and 0 * inf = NaN in dE/dtheta would reach the weights.
+        at = np.greater(upd, 0.0, out=self.at)
+        np.multiply(st["vel"], st["mu"], out=st["vel"], where=at)
+        np.subtract(st["vel"], self.g, out=st["vel"], where=at)
+        np.add(st["theta"], st["vel"], out=st["theta"], where=at)
         # the new state; a period is complete at its last step if that was right
         np.add(st["age"], 1, out=st["age"], where=~st["done"])
         s[:H] = h
@@ -1947,6 +1943,8 @@ def load_online_checkpoint(path):
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             st = {k[3:]: z[k] for k in z.files if k.startswith("st_")}
+        if not st:
+            raise KeyError("st_theta")
         if meta.get("version") != ONLINE_STATE_VERSION:
             raise ValueError(f"checkpoint {path!r} is of version {meta.get('version')!r}; "
                              f"this code reads version {ONLINE_STATE_VERSION}")
@@ -1954,7 +1952,9 @@ def load_online_checkpoint(path):
     except OSError as e:
         raise ValueError(f"checkpoint {path!r} cannot be read ({e.strerror or e})")
     except (KeyError, TypeError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path!r} is not an online checkpoint written by --checkpoint ({type(e).__name__})")
+        kind = npz_kind(path)
+        raise ValueError(f"{path!r} is {kind}, not an online checkpoint" if kind else
+                         f"{path!r} is not an online checkpoint written by --checkpoint ({type(e).__name__})")
     fresh = online_state([(c, s, v) for _, c, s, v in nets[:1]])
     if set(st) != set(fresh) or any(st[k].dtype != fresh[k].dtype or st[k].shape[:-1] != fresh[k].shape[:-1]
                                     or st[k].shape[-1] != len(nets) for k in ("theta", "s", "dS", "j")):
@@ -2028,8 +2028,11 @@ def summary_table(cfg, results):
 
 
 def report_markdown(doc):
-    """Markdown tables of a results JSON: per seed, peephole beside vanilla, then mean and spread."""
+    """Markdown tables of a results JSON: per seed, peephole beside vanilla, then mean and spread;
+    for a run of the paper's tasks, the per-network table the run printed at its end."""
     cfg = config_from_dict(doc["config"])
+    if cfg.task != "msd":
+        return summary_table(cfg, doc)
     rows = {}
     for m in doc["members"]:
         rows.setdefault(m["seed"], {})[m["variant"]] = m
@@ -2093,7 +2096,8 @@ def check_output_path(path):
     try:                                   # the only sure test is to create a file there
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
     except OSError as e:
-        raise ValueError(f"output path {path!r} cannot be written ({folder!r}: {e.strerror})")
+        raise ValueError(f"output path {path!r} cannot be written: the folder {folder!r} takes no new files "
+                         f"({e.strerror})")
     os.close(fd)
     os.unlink(probe)
 
@@ -2162,6 +2166,24 @@ def save_checkpoint(path, cfg, P, members):
     atomic_write(path, lambda f: np.savez(f, meta=np.array(meta), **P))
 
 
+def npz_kind(path):
+    """What an .npz this program writes holds, and which flag reads it, judged by its arrays
+    (for the error when another flag is given it); None if it is none of them."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = set(z.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    if "st_theta" in names:
+        return "an online run's checkpoint (written by --checkpoint; --resume continues it)"
+    if "row0_Wx" in names:
+        return ("a table's weights (written by --table --save; --confirm PREFIX and the figure script's "
+                "--from-table PREFIX read it with its .json)")
+    if "meta" in names and set(PARAMS) <= names:
+        return "a run's weights (written by --save; --load reads it)"
+    return None
+
+
 def load_checkpoint(path):
     """-> (cfg, P, members). ValueError with one clear line if the file is unusable."""
     try:
@@ -2171,7 +2193,9 @@ def load_checkpoint(path):
     except OSError as e:
         raise ValueError(f"checkpoint {path!r} cannot be read ({e.strerror or e})")
     except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path!r} is not a checkpoint written by --save, or it is damaged ({type(e).__name__})")
+        kind = npz_kind(path)
+        raise ValueError(f"{path!r} is {kind}, not a checkpoint written by --save" if kind else
+                         f"{path!r} is not a checkpoint written by --save, or it is damaged ({type(e).__name__})")
     cfg = config_from_dict(meta["config"])
     members = [tuple(m) for m in meta["members"]]
     M, H, n_in = len(members), cfg.hidden, TASKS[cfg.task].n_in
@@ -2732,6 +2756,13 @@ def bench_online(steps=3000, repeats=3, log=print):
 # ----------------------------------------------------------------------------
 # Command line.
 
+class Parser(argparse.ArgumentParser):
+    """argparse with every user error on one line (the usage block is long) and a pointer to --help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parse_seeds(text):
     """'4', '0-6' or '0,3,5' -> tuple of seeds."""
     try:
@@ -2993,7 +3024,7 @@ def config_from_args(a):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
+    p = Parser(
         description="Peephole vs vanilla LSTM on the timing tasks of Gers et al. (2002), pure numpy: "
                     "the earlier reproduction's MSD variant and the paper's NMSD, MSD, GTS and PFG.",
         epilog=f"Defaults run the headline experiment: seed {Config().seeds[0]}, both variants, MSD with "
@@ -3052,7 +3083,7 @@ def main(argv=None):
         given = explicit_fields(a)
         check_flags(a, given)
     except ValueError as e:
-        p.exit(2, f"{p.prog}: error: {e}\n")
+        p.error(e)
     a.workers = a.workers or os.cpu_count() or 1
     a.checkpoint_minutes = a.checkpoint_minutes or CHECKPOINT_MINUTES
 
@@ -3065,13 +3096,15 @@ def main(argv=None):
                 with open(path) as f:
                     docs.append(json.load(f))
             except OSError as e:
-                p.exit(2, f"{p.prog}: error: cannot read {path!r} ({e.strerror or e})\n")
+                p.error(f"cannot read {path!r} ({e.strerror or e})")
             except ValueError:
-                p.exit(2, f"{p.prog}: error: {path!r} is not JSON\n")
+                p.error(f"{path!r} is not JSON")
+            if not isinstance(docs[-1], dict):
+                p.error(f"{path!r} holds a JSON {type(docs[-1]).__name__}, not a results file this program writes")
         try:
             text = report_any(*docs)
-        except (ValueError, KeyError, TypeError) as e:
-            p.exit(2, f"{p.prog}: error: {a.report!r} is not a results file this program writes ({e})\n")
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+            p.error(f"{a.report!r} is not a results file this program writes ({type(e).__name__}: {e})")
         print(text)
         return 0
     if a.merge:
@@ -3082,7 +3115,7 @@ def main(argv=None):
                 check_output_path(a.json)
             doc = confirm_table(a.confirm)
         except ValueError as e:
-            p.exit(2, f"{p.prog}: error: {e}\n")
+            p.error(e)
         for r in doc["rows"]:
             print(f"{r['label']:<26} " + " | ".join(f"{v}: {s['perfect']}/{s['n']} perfect, {s['confirmed']} confirmed"
                                                      for v, s in r["ours"].items()))
@@ -3105,7 +3138,7 @@ def main(argv=None):
                 if path:
                     check_output_path(path)
     except ValueError as e:
-        p.exit(2, f"{p.prog}: error: {e}\n")
+        p.error(e)
     if a.table:
         print(f"table {a.table}: {TABLES[a.table]['title']}; recipe {RECIPE} {given}; "
               f"{a.workers} process(es)", flush=True)
@@ -3196,7 +3229,7 @@ def merge_main(p, a):
                 params.append(load_table_params(os.path.splitext(path)[0] + ".npz", docs[-1]))
         doc, P = merge_docs(docs, params)
     except (ValueError, KeyError, TypeError) as e:
-        p.exit(2, f"{p.prog}: error: {e}\n")
+        p.error(e)
     print(online_markdown(doc))
     write_json(a.json, doc)
     print(f"wrote {a.json}")
@@ -3224,7 +3257,7 @@ def online_main(p, a, given):
             if path:
                 check_output_path(path)
     except ValueError as e:
-        p.exit(2, f"{p.prog}: error: {e}\n")
+        p.error(e)
     ckpt = a.checkpoint or a.resume
     rows = sorted({r for r, _, _, _ in run.nets})
     budgets = sorted({c.budget for _, c, _, _ in run.nets})

@@ -492,3 +492,35 @@ def test_the_long_run_agrees_with_the_1000_period_test_on_its_first_1000_periods
     monkeypatch.setattr(tcs.GTS, "tolerance", staticmethod(lambda cfg: 10.0))
     assert np.all(tcs.long_run(P, cfg, members, periods=2500, block=1000) == 2500)
     assert tcs.long_run(P, online("nmsd", F=5), members) is None
+
+
+@pytest.mark.parametrize("state", ["done", "testing"])
+def test_weights_change_only_at_training_targets_even_when_the_state_overflows(state):
+    """A network whose cell state grows without bound (g fed back from its own output) runs
+    for thousands of steps while it is perfect and waits for its segment to end, or while it
+    runs a long test: its state reaches inf, and yet its weights and momentum stay exactly as
+    they were (0 * inf = NaN in the gradient must not reach them)."""
+    cfg = online("pfg", F=5, func="cos", periods=2, test_periods=10 ** 6, budget=10)
+    run = tcs.OnlineRun(budgeted([(0, cfg, 0, "vanilla")], 10))      # no peephole closes a gate on it
+    st = run.st
+    P = tcs.unpack(st["theta"], cfg.hidden, 0)
+    H = cfg.hidden
+    for k, b in ((tcs.I_, 30.0), (tcs.F_, 30.0), (tcs.O_, 30.0), (tcs.G_, 1.0)):
+        tcs.gate(P["b"], k, H)[:] = b
+    tcs.gate(P["Wh"], tcs.G_, H)[:] = 2.0                 # g = 2 h + 1: c doubles every step
+    st["theta"][:] = tcs.pack(P)
+    st["vel"][:] = 1e-3
+    st["tol"][:] = 1e308                                 # only a non-finite output ends the stream
+    if state == "done":
+        st["done"][:], st["learned_at"][:] = True, 0
+    else:
+        st["testing"][:] = True
+    tcs.start_streams(st, np.ones(1, bool))               # its stream (a test's length) and trainf anew
+    theta, vel = st["theta"].copy(), st["vel"].copy()
+    net = nets_of(st, cfg)
+    for _ in range(3000):                  # up to the step where the state overflows (a test then ends)
+        net.run(1)
+        if not np.all(np.isfinite(st["s"])):
+            break
+    assert not np.all(np.isfinite(st["s"])), "the state was meant to overflow"
+    assert np.array_equal(st["theta"], theta) and np.array_equal(st["vel"], vel)
