@@ -120,7 +120,6 @@ def test_a_momentum_step_after_every_target_of_a_training_stream_and_nowhere_els
     cfg = online(task, **kw)
     st = tcs.online_state(budgeted([(cfg, 2, "peep")], 10 ** 6))
     st["alpha"][:], st["mu"][:] = 0.05, 0.7
-    st["cm"][:] = np.where(st["trainf"] > 0, st["mu"], 1.0)
     net = nets_of(st, cfg)
     net.gsum = np.zeros_like(st["theta"])
     v, theta, theta0 = st["vel"].copy(), st["theta"].copy(), st["theta"].copy()
@@ -147,12 +146,10 @@ def test_network_in_an_ensemble_equals_its_solo_run():
     nets = mixed_run()
     whole = tcs.OnlineRun(budgeted(nets, 10 ** 6))
     excite(whole)
-    whole.st["cm"][:] = 0.5
     nets_of(whole.st, nets[0][1]).run(600)
     for k in (0, 5, 7):
         solo = tcs.OnlineRun(budgeted([nets[k]], 10 ** 6))
         excite(solo)
-        solo.st["cm"][:] = 0.5
         nets_of(solo.st, nets[k][1]).run(600)
         for name in ("theta", "vel", "s", "dS", "j", "q", "learned_at", "test_best"):
             assert np.array_equal(whole.st[name][..., k], solo.st[name][..., 0]), name
