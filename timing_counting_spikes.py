@@ -2127,13 +2127,58 @@ def config_from_dict(d):
     return cfg
 
 
+def numpy_simd():
+    """The SIMD targets numpy's vectorised loops (exp, tanh, ...) dispatch to on this CPU, e.g.
+    X86_V3 (AVX2) or also X86_V4 (AVX-512): they round differently (NPY_DISABLE_CPU_FEATURES
+    switches them off)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:                                 # numpy 1.x keeps them elsewhere
+        try:
+            from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        except ImportError:
+            return "unknown"
+    return " ".join(k for k in __cpu_dispatch__ if __cpu_features__.get(k)) or "baseline only"
+
+
+def blas_core():
+    """The kernel OpenBLAS chose for this CPU at run time (e.g. Haswell, SkylakeX; its
+    OPENBLAS_CORETYPE sets it), read from the library numpy loaded; 'unknown' elsewhere."""
+    import ctypes
+    import glob
+    root = os.path.dirname(np.__file__)
+    for lib in sorted(glob.glob(os.path.join(root, "..", "numpy.libs", "*openblas*"))
+                      + glob.glob(os.path.join(root, ".dylibs", "*openblas*"))):
+        try:
+            handle = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
+                     "openblas_get_corename"):
+            f = getattr(handle, name, None)
+            if f is not None:
+                f.restype = ctypes.c_char_p
+                return f().decode()
+    return "unknown"
+
+
 def environment():
-    """Where a result was computed, stored beside it: training is chaotic, and BLAS and the
-    vectorised exp round differently on other CPUs, so one seed's numbers move with the machine."""
-    cpu = platform.processor() or "unknown"
+    """Where a result was computed, stored beside it: training is chaotic, and the rounding of
+    numpy's vectorised exp (by the SIMD code it dispatches to) and of BLAS (by the kernel
+    OpenBLAS picks for the CPU) moves one seed's numbers from machine to machine. The CPU's
+    name alone does not tell machines apart (one name covers several Xeon generations), so its
+    family/model/stepping, numpy's SIMD targets and OpenBLAS's kernel are recorded too."""
+    cpu, ident = platform.processor() or "unknown", {}
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model", "stepping") and key not in ident:
+                    ident[key] = value.strip()
+                if not line.strip() and ident:        # the first processor is enough
+                    break
+        cpu = ident.get("model name", cpu)
     except OSError:
         pass
     try:
@@ -2142,13 +2187,16 @@ def environment():
     except (TypeError, KeyError, AttributeError):       # numpy without the dict form
         blas = "unknown"
     return {"python": platform.python_version(), "numpy": np.__version__, "blas": blas, "cpu": cpu,
-            "machine": platform.machine(), "cpus": os.cpu_count()}
+            "cpu_id": "/".join(ident.get(k, "?") for k in ("cpu family", "model", "stepping")),
+            "numpy_simd": numpy_simd(), "blas_core": blas_core(), "machine": platform.machine(),
+            "cpus": os.cpu_count()}
 
 
 def machine_line():
     """environment() as the one line a run prints at its end, beside its numbers."""
     env = environment()
-    return f"machine: {env['cpu']}, {env['cpus']} cpus, numpy {env['numpy']}, BLAS {env['blas']}"
+    return (f"machine: {env['cpu']} (family/model/stepping {env['cpu_id']}), {env['cpus']} cpus, numpy "
+            f"{env['numpy']} (SIMD {env['numpy_simd']}), BLAS {env['blas']}, kernel {env['blas_core']}")
 
 
 def write_json(path, doc):
