@@ -7,7 +7,6 @@ keeping their parameters every --snapshot-every iterations. Each frame shows one
 fixed held-out sequence with both networks' outputs at that point of training,
 and the test-MSE / solve-rate curves so far with a marker at the current iteration.
 """
-import argparse
 import json
 import os
 import sys
@@ -102,7 +101,7 @@ def render(cfg, seed, members, results, snap, outputs, batch, j):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Render the training animation of timing_counting_spikes.")
+    p = tcs.Parser(description="Render the training animation of timing_counting_spikes.")
     p.add_argument("--snapshot-every", type=tcs.positive_int, default=150,
                    help="iterations between frames (default 150)")
     p.add_argument("--fps", type=tcs.positive_float, default=5.0, help="frames per second (default 5)")
@@ -111,7 +110,7 @@ def main(argv=None):
                    help="processes for training (default: one per CPU core)")
     p.add_argument("--snapshots", metavar="NPZ",
                    help="reuse the snapshots in NPZ if it exists (same flags), else train and save them there")
-    tcs.add_config_args(p, variants=False, title="training: {}")
+    tcs.add_config_args(p, variants=False, title="{} (of the networks the animation trains)")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     try:
@@ -125,15 +124,21 @@ def main(argv=None):
         if not a.out.lower().endswith(".gif"):
             raise ValueError(f"--out {a.out!r} must end in .gif")
         tcs.check_output_path(a.out)
-        reuse = bool(a.snapshots) and os.path.exists(a.snapshots)
-        if reuse:
+        results = snaps = None             # trained by animate() unless read from --snapshots
+        if a.snapshots and os.path.exists(a.snapshots):
             results, snaps = load_snapshots(a.snapshots, cfg)
         elif a.snapshots:
             tcs.check_output_path(a.snapshots)
     except ValueError as e:
-        p.exit(2, f"{p.prog}: error: {e}\n")
+        p.error(e)
+    _, code = tcs.interruptible(lambda: animate(a, cfg, results, snaps, t0), lambda: "interrupted; nothing written")
+    return code or 0
+
+
+def animate(a, cfg, results, snaps, t0):
+    """Train with snapshots unless given them, then render the frames and write the GIF."""
     seed, members = cfg.seeds[0], tcs.members_of(cfg)
-    if reuse:
+    if snaps is not None:
         print(f"reusing the snapshots in {a.snapshots}", flush=True)
     else:
         print(f"training both variants of seed {seed}, a frame every {a.snapshot_every} iterations...", flush=True)
@@ -153,7 +158,6 @@ def main(argv=None):
                                                   duration=1000.0 / a.fps, loop=0))
     print(f"wrote {a.out}: {len(frames)} frames, {os.path.getsize(a.out) / 1e6:.2f} MB, "
           f"{time.perf_counter() - t0:.1f}s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ test set), loaded from a checkpoint + history written by
 `timing_counting_spikes.py --json PREFIX.json --save PREFIX.npz`, or trained here.
 The multi-seed figure reads a sweep's results JSON (--sweep), or the run itself if it has several seeds.
 """
-import argparse
 import json
 import os
 import sys
@@ -423,7 +422,7 @@ def write_paper_figure(outdir, cfg, P, results):
 # ----------------------------------------------------------------------------
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Write the static figures of timing_counting_spikes into a folder.",
+    p = tcs.Parser(description="Write the static figures of timing_counting_spikes into a folder.",
                                 epilog="Without --from-run it trains both variants of --seed in one ensemble run.")
     p.add_argument("--from-run", metavar="PREFIX",
                    help="reuse PREFIX.npz + PREFIX.json written by timing_counting_spikes.py --save/--json "
@@ -451,41 +450,74 @@ def main(argv=None):
             raise ValueError("this script trains with batch learning; draw an online table with "
                              "--from-table PREFIX of a --learning online --table run")
     except ValueError as e:
-        p.exit(2, f"{p.prog}: error: {e}\n")
+        p.error(e)
     if a.from_table:
         try:
             rows = load_table(a.from_table)
             tcs.check_output_path(os.path.join(a.outdir, "x.png"))
         except ValueError as e:
-            p.exit(2, f"{p.prog}: error: {e}\n")
-        for cfg, P, results in rows:
-            write_paper_figure(a.outdir, cfg, P, results)
-        print(f"done in {time.perf_counter() - t0:.1f}s")
-        return 0
+            p.error(e)
+        def draw_rows():
+            for cfg, P, results in rows:
+                write_paper_figure(a.outdir, cfg, P, results)
+        return finish(draw_rows, t0)
     try:
+        P = results = None                 # trained by draw() unless read from a run
         if a.from_run:
-            cfg, P, members, results = load_run(a.from_run)
+            cfg, P, _, results = load_run(a.from_run)
         else:
             cfg = tcs.config_from_args(a)
             cfg.validate()
         if os.path.exists(a.outdir) and not os.path.isdir(a.outdir):
             raise ValueError(f"--outdir {a.outdir!r} exists and is not a folder")
         tcs.check_output_path(os.path.join(a.outdir, "training_curves.png"))
-        sweep = None
-        if a.sweep:
-            with open(a.sweep) as f:
-                sweep = json.load(f)
-            tcs.config_from_dict(sweep["config"])
-    except (ValueError, OSError, KeyError) as e:
-        p.exit(2, f"{p.prog}: error: {e}\n")
-    if not a.from_run:
+        sweep = load_sweep(a.sweep) if a.sweep else None
+    except ValueError as e:
+        p.error(e)
+    return finish(lambda: draw(a, cfg, P, results, sweep), t0)
+
+
+def load_sweep(path):
+    """The results file of a multi-seed MSD run (--seeds ... --json); ValueError naming the
+    file and what it is instead."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise ValueError(f"--sweep {path!r} cannot be read ({e.strerror or e})")
+    except ValueError:
+        raise ValueError(f"--sweep {path!r} is not JSON")
+    what = ("a table's results" if isinstance(doc, dict) and "rows" in doc else
+            f"a JSON {type(doc).__name__}" if not isinstance(doc, dict) else
+            None if {"config", "members"} <= set(doc) else "a JSON object of another kind")
+    if what is None:
+        cfg = tcs.config_from_dict(doc["config"])
+        what = None if cfg.task == "msd" else f"a run of the paper's task {cfg.task}"
+    if what:
+        raise ValueError(f"--sweep {path!r} is {what}, not the results of a multi-seed MSD run (--seeds ... --json)")
+    return doc
+
+
+def finish(work, t0):
+    """Run work() as the main CLI runs training: Ctrl-C or SIGTERM ends every worker and prints
+    one line (exit 130/143); each figure is written whole or not at all."""
+    _, code = tcs.interruptible(work, lambda: "interrupted; every figure written so far is complete, "
+                                              "none half-written")
+    if not code:
+        print(f"done in {time.perf_counter() - t0:.1f}s")
+    return code or 0
+
+
+def draw(a, cfg, P, results, sweep):
+    """Train both variants unless given their weights and results, then write the figures."""
+    if P is None:
         print(f"training both variants of seed(s) {list(cfg.seeds)} ({cfg.iters} iterations)...", flush=True)
         P, res = tcs.train_parallel(cfg, a.workers, log=print if cfg.task == "msd" else lambda line: None)
-        members, results = tcs.members_of(cfg), res["members"]
+        results = res["members"]
+    members = tcs.members_of(cfg)
     if cfg.task != "msd":
         write_paper_figure(a.outdir, cfg, P, results)
-        print(f"done in {time.perf_counter() - t0:.1f}s")
-        return 0
+        return
     seed = cfg.seeds[0]
     tests = tcs.test_sets(cfg)
     figures = {
@@ -508,8 +540,6 @@ def main(argv=None):
         path = os.path.join(a.outdir, name)
         save(make(), path)
         print(f"wrote {path} ({source[name]})")
-    print(f"done in {time.perf_counter() - t0:.1f}s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -189,3 +189,24 @@ def test_bad_values_of_the_online_and_file_flags_are_one_line_and_exit_2(args, n
     assert "Traceback" not in r.stderr
     assert needle in r.stderr.strip().splitlines()[-1], r.stderr
     assert os.listdir(work) == [], "a rejected command wrote a file"
+
+
+@pytest.mark.parametrize("task", [["--task", "pfg"], ["--task", "nmsd", "--F", "5"]])
+def test_report_of_a_batch_run_of_a_paper_task_prints_the_table_the_run_printed(tmp_path, task):
+    out = str(tmp_path / "r.json")
+    r = cli(*task, "--iters", "2", "--seeds", "0", "--workers", "1", "--json", out)
+    assert r.returncode == 0, r.stderr
+    table = r.stdout[r.stdout.index("seed variant"):r.stdout.index("trained in")].strip()
+    rep = cli("--report", out)
+    assert rep.returncode == 0, rep.stderr
+    assert rep.stdout.strip() == table
+
+
+@pytest.mark.parametrize("content,needle", [("[1, 2, 3]", "holds a JSON list"), ('"text"', "holds a JSON str"),
+                                            ('{"rows": 5}', "is not a results file")])
+def test_report_of_json_that_is_no_results_file_is_one_line(tmp_path, content, needle):
+    path = tmp_path / "x.json"
+    path.write_text(content)
+    r = cli("--report", str(path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert needle in r.stderr and str(path) in r.stderr

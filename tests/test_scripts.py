@@ -1,9 +1,11 @@
 """End-to-end runs of the two companion scripts on a tiny config, into a temporary folder."""
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 
 import imageio.v3 as iio
 import numpy as np
@@ -160,8 +162,64 @@ def test_gif_has_one_frame_per_snapshot_and_reuses_them(tmp_path):
 def test_script_bad_input(script, args, needle):
     r = run(script, *args)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "Traceback" not in r.stderr
-    assert needle in r.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert needle in r.stderr and "--help" in r.stderr
+
+
+@pytest.mark.parametrize("script,args", [
+    ("timing_counting_spikes.py", ["--lr", "0"]), ("timing_counting_spikes.py", ["--task", "foo"]),
+    ("timing_counting_spikes.py", ["--seeds", "5-2"]), ("timing_counting_spikes.py", ["--workers", "0"]),
+    ("timing_counting_spikes.py", ["--task", "nmsd", "--F", "0"]), ("timing_counting_spikes.py", ["--peep", "--no-peep"]),
+    ("visualize_timing_counting_spikes.py", ["--lr", "0"]), ("make_timing_counting_spikes_gif.py", ["--fps", "0"]),
+])
+def test_every_argument_error_is_one_line_with_a_pointer_to_help(script, args):
+    r = run(script, *args)
+    assert r.returncode == 2 and "usage:" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.rstrip().endswith("--help)"), r.stderr
+
+
+@pytest.mark.parametrize("path,needle", [
+    ("list.json", "is a JSON list"), ("garbage.json", "is not JSON"),
+    (os.path.join(ROOT, "results", "table3.json"), "is a table's results"), ("missing.json", "cannot be read"),
+])
+def test_sweep_file_errors_name_the_file(tmp_path, path, needle):
+    (tmp_path / "list.json").write_text("[1, 2, 3]")
+    (tmp_path / "garbage.json").write_text("{not json")
+    path = path if os.path.isabs(path) else str(tmp_path / path)
+    r = run("visualize_timing_counting_spikes.py", "--from-run", os.path.join(ROOT, "results", "headline"),
+            "--sweep", path, "--outdir", str(tmp_path / "v"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert path in r.stderr and needle in r.stderr
+    assert not os.path.exists(tmp_path / "v")
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("script,args", [
+    ("visualize_timing_counting_spikes.py", ["--seed", "4", "--outdir", "v"]),
+    ("make_timing_counting_spikes_gif.py", ["--seed", "4", "--out", "a.gif"]),
+])
+def test_a_signal_ends_a_script_and_its_training_workers(tmp_path, sig, code, script, args):
+    """Mid-training: both worker processes end (checked by PID), one line, exit 130/143, no file."""
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, script), *args, "--workers", "2"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = []
+    for _ in range(100):                         # until both workers are up
+        time.sleep(0.1)
+        ps = subprocess.run(["ps", "-eo", "ppid,pid"], capture_output=True, text=True).stdout.split("\n")[1:]
+        workers = [int(line.split()[1]) for line in ps if line.split() and line.split()[0] == str(p.pid)]
+        if len(workers) >= 2:
+            break
+    assert len(workers) >= 2, "the workers did not start"
+    time.sleep(1.0)
+    p.send_signal(sig)
+    _, stderr = p.communicate(timeout=30)
+    assert p.returncode == code, stderr
+    assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("interrupted"), stderr
+    time.sleep(0.5)
+    for pid in workers:
+        state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+        assert state in ("", "Z"), f"worker {pid} still runs ({state})"
+    assert [f for _, _, files in os.walk(tmp_path) for f in files] == [], "a file was written"
 
 
 @pytest.mark.parametrize("script,flag,stem", [
