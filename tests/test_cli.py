@@ -103,8 +103,22 @@ def test_zero_iterations_print_dashes_not_nan():
     assert "nan" not in r.stdout.lower()
     row = next(line for line in r.stdout.splitlines() if line.split()[:2] == ["4", "peep"])
     assert row.split()[-2:] == ["-", "-"], row
-    env = tcs.environment()                  # the summary ends with the machine the numbers came from
-    assert r.stdout.splitlines()[-1] == f"machine: {env['cpu']}, {env['cpus']} cpus, numpy {env['numpy']}, BLAS {env['blas']}"
+    assert r.stdout.splitlines()[-1] == tcs.machine_line()   # the summary ends with where its numbers came from
+    env = tcs.environment()
+    for key in ("cpu", "cpu_id", "numpy_simd", "blas_core"):   # what tells machines apart
+        assert env[key] in tcs.machine_line()
+
+
+def test_the_machine_record_follows_the_simd_code_and_blas_kernel_the_run_uses():
+    """numpy's SIMD targets and OpenBLAS's kernel decide how exp and BLAS round: switched off by
+    their environment variables, the record says so."""
+    code = "import timing_counting_spikes as t; e = t.environment(); print(e['numpy_simd'], '|', e['blas_core'])"
+    wide = [f for f in tcs.numpy_simd().split() if f.startswith(("X86_V4", "AVX512"))]   # found on this CPU
+    env = dict(os.environ, OPENBLAS_CORETYPE="Haswell", **({"NPY_DISABLE_CPU_FEATURES": " ".join(wide)} if wide else {}))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    simd, core = (part.strip() for part in r.stdout.split("|"))
+    assert "X86_V4" not in simd and "AVX512" not in simd, r.stdout + r.stderr
+    assert core in ("Haswell", "unknown"), r.stdout      # unknown: a BLAS other than OpenBLAS
 
 
 def test_table_median_periods_keeps_fractions():
