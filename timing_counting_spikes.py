@@ -2522,6 +2522,20 @@ def budget_reached(cfg, ms, rate):
             "rest_core_hours": rest / rate / 3600 if rate else None}
 
 
+def paper_numbers(cfg):
+    """The paper's numbers of the table row that cfg runs (same task, F, delays or function,
+    output unit and forget gate), for runs not started with --table; None if it reports none."""
+    keys = ("task", "F", "readout", "forget", "func" if cfg.task == "pfg" else "delays")
+    for name, table in TABLES.items():
+        if name in ("recipe", "probe"):
+            continue
+        for row in table["rows"]:
+            c = row_config(**row["config"], learning=cfg.learning)
+            if all(getattr(c, k) == getattr(cfg, k) for k in keys):
+                return row["paper"]
+    return None
+
+
 def online_doc(run, members):
     """The results file of an online run: per row its networks, their summary, the paper's
     numbers and how far the row got against its budget."""
@@ -2532,7 +2546,7 @@ def online_doc(run, members):
         ms = [m for m in members if m["row"] == k]
         ours = online_row_summary(ms, cfg.variants)
         rows.append({"row": k + 1, "label": row_label(cfg), "config": config_dict(cfg),
-                     "paper": TABLES[run.table]["rows"][k]["paper"] if run.table else None,
+                     "paper": TABLES[run.table]["rows"][k]["paper"] if run.table else paper_numbers(cfg),
                      "ours": ours, "fisher_p": peep_vs_vanilla(ours), "reached": budget_reached(cfg, ms, rate),
                      "members": ms})
     return {"table": run.table, "title": TABLES[run.table]["title"] if run.table else rows[0]["label"],

@@ -521,3 +521,16 @@ def test_weights_change_only_at_training_targets_even_when_the_state_overflows(s
             break
     assert not np.all(np.isfinite(st["s"])), "the state was meant to overflow"
     assert np.array_equal(st["theta"], theta) and np.array_equal(st["vel"], vel)
+
+
+def test_an_online_run_of_a_row_the_paper_reports_shows_its_numbers_without_table():
+    cfg = tcs.row_config(task="gts", learning="online", F=10, delays=(0,), variants=("peep",))
+    run = tcs.OnlineRun(budgeted([(0, cfg, 0, "peep")], 1))
+    doc = tcs.online_doc(run, tcs.online_results(run)[0])
+    assert doc["rows"][0]["paper"] == TABLE_GTS_F10
+    assert "| GTS F=10 I in {0} | peep | 100 | 41 ± 4 |" in tcs.online_markdown(doc)
+    other = tcs.row_config(task="gts", learning="online", F=12, delays=(0,))
+    assert tcs.paper_numbers(other) is None
+
+
+TABLE_GTS_F10 = tcs.TABLES["gts"]["rows"][0]["paper"]
