@@ -55,7 +55,10 @@ The paper's own learning (--learning online; its Sections 2.2, 3.2, 4.1)
     run on 100 further fresh streams (the confirmation). All networks of a table (rows x seeds
     x variants) step together on one network axis, each with its own stream state, task
     parameters and momentum; streams are counter-based hashes of (seed, stream, period), so the
-    peephole and vanilla networks of a seed see the same streams.
+    peephole and vanilla networks of a seed see the same streams. A table row's budget is the
+    paper's mean + 3 std training streams; a network whose weights leave the finite numbers is
+    counted as diverged in its row. Every perfect network then also runs free from the zero
+    state for 100,000 periods (the long run), to see whether its solution holds.
 
 Commands
     python timing_counting_spikes.py                      # headline: seed 4, both variants
@@ -77,7 +80,10 @@ References
 
 Options for the paper's own network
     --cell paper      identity input squashing g, no output squashing (h = o * c),
-                      the paper's initialisation (uniform +-0.1; gate biases 0/-2/+2)
+                      the paper's initialisation (uniform +-0.1 but the gate biases)
+    --gate-biases     its initial input, forget and output gate biases: printed as 0/-2/+2;
+                      under its own algorithm that start learns nothing, and the probe on
+                      development seeds (--table probe) decides the order the online recipe runs
     --readout sigmoid a logistic output unit (targets above 1 are scaled into [0, 1])
     --grad truncated  the paper's error truncation: errors reach the past only
                       through the CEC; the tests check it against the paper's

@@ -314,6 +314,84 @@ def fig_sweep(doc):
 
 
 # ----------------------------------------------------------------------------
+# Online results at a glance: perfect fraction and training streams per row, variant and
+# initial gate biases (the probe compares readings; a table has one).
+
+READING_COLORS = ["#6c757d", "#1f6fb4", "#e0a100", "#2a9d3f"]
+
+
+def fig_online_summary(docs, sources):
+    """Per table row (x), per reading of the gate biases and variant (bars): the fraction of
+    networks perfect with its 95 % Wilson interval, and the training streams to perfect (median,
+    quartiles as the bar) beside the paper's mean +- std (black)."""
+    rows, readings = {}, []
+    for doc in docs:
+        for r in doc["rows"]:
+            gb = tuple(r["config"].get("gate_biases", ()))
+            if gb not in readings:
+                readings.append(gb)
+            rows.setdefault(r["label"], {})[gb] = r
+    labels = list(rows)
+    bars = [(gb, v) for gb in readings for v in ("peep", "vanilla")]
+    width = 0.8 / len(bars)
+    fig, axes = plt.subplots(2, 1, figsize=(max(8.0, 1.5 * len(labels) + 3.5), 7.2), sharex=True)
+    for b, (gb, v) in enumerate(bars):
+        color = READING_COLORS[readings.index(gb) % len(READING_COLORS)]
+        name = (f"biases {'/'.join(f'{x:+g}' for x in gb)}, " if len(readings) > 1 else "") + NAMES[v]
+        for x, label in enumerate(labels):
+            r = rows[label].get(gb)
+            if r is None or v not in r["ours"]:
+                continue
+            s = r["ours"][v]
+            at = x - 0.4 + (b + 0.5) * width
+            style = dict(color=color, hatch="//" if v == "vanilla" else None, edgecolor="white" if v == "peep"
+                         else color, fill=v == "peep", lw=0.8)
+            frac = s["perfect"] / s["n"]
+            lo, hi = s.get("wilson95") or (frac, frac)
+            axes[0].bar(at, frac, width, label=name if x == 0 else None, **style)
+            axes[0].errorbar(at, frac, yerr=[[frac - lo], [hi - frac]], color="0.2", lw=0.8, capsize=2)
+            q = s.get("streams_quartiles")
+            if q:
+                axes[1].bar(at, q[2] / 1e3 - q[0] / 1e3, width, bottom=q[0] / 1e3, **style)
+                axes[1].plot([at - width / 2, at + width / 2], [q[1] / 1e3] * 2, color="0.1", lw=1.2)
+    # the paper's numbers once per row and variant, across the row's group of bars
+    for x, label in enumerate(labels):
+        paper = next(iter(rows[label].values()))["paper"]
+        for v, ls in (("peep", "-"), ("vanilla", "--")):
+            if not paper:
+                continue
+            span = dict(xmin=x - 0.42, xmax=x + 0.42, color="black", ls=ls, lw=1.1)
+            if isinstance(paper[v][0], (int, float)):
+                axes[0].hlines(paper[v][0] / 100, **span)
+            text = paper[v][1]
+            if "±" in text:
+                m, sd = (float(t) for t in text.split("±"))
+                axes[1].hlines(m, **span)
+                axes[1].fill_between([x - 0.42, x + 0.42], m - sd, m + sd, color="black", alpha=0.08, lw=0)
+            elif tcs.paper_streams(text) is not None:
+                axes[1].hlines(tcs.paper_streams(text), **span)
+    for v, ls in (("peep", "-"), ("vanilla", "--")):
+        axes[0].plot([], [], ls=ls, color="black", lw=1.1, label=f"the paper, {NAMES[v]}")
+        axes[1].plot([], [], ls=ls, color="black", lw=1.1, label=f"the paper, {NAMES[v]}: mean (band: +- std)")
+    axes[1].plot([], [], "-", color="0.1", lw=2.5, label="ours: median (bar: quartiles)")
+    axes[0].set_ylabel("fraction perfect (95 % Wilson)")
+    axes[0].set_ylim(0, 1.05)
+    axes[1].set_ylabel("training streams to perfect [10^3]")
+    axes[1].set_yscale("log")
+    axes[1].set_xticks(range(len(labels)))
+    axes[1].set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
+    for ax in axes:
+        ax.grid(axis="y", alpha=0.3)
+        outside_legend(ax)
+    seeds = sorted({m["seed"] for d in docs for r in d["rows"] for m in r["members"]})
+    fig.suptitle(f"The paper's own learning algorithm, seeds {seeds[0]}-{seeds[-1]} "
+                 f"(networks per row and variant: {'/'.join(sorted({str(r['ours'][v]['n']) for d in docs for r in d['rows'] for v in r['ours']}))}); "
+                 f"from {', '.join(sources)}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------
 # The paper's tasks: test runs like its Figures 5, 6, 8 and 10-12.
 
 def paper_figure(cfg, P, results, tests, periods=4):
@@ -430,6 +508,9 @@ def main(argv=None):
     p.add_argument("--from-table", metavar="PREFIX",
                    help="one test-run figure per row of a saved table run (PREFIX.json + PREFIX.npz from "
                         "timing_counting_spikes.py --table N --json PREFIX.json --save PREFIX.npz)")
+    p.add_argument("--online-summary", nargs="+", metavar="JSON",
+                   help="one figure, OUTDIR/online_summary.png, of online results files (tables, shards, the "
+                        "gate-bias probe): fraction perfect and training streams per row, variant and gate biases")
     p.add_argument("--sweep", metavar="JSON",
                    help="draw the paired multi-seed figure from this results file (e.g. results/sweep.json); "
                         "without it, from the run itself if it has several seeds")
@@ -451,6 +532,16 @@ def main(argv=None):
                              "--from-table PREFIX of a --learning online --table run")
     except ValueError as e:
         p.error(e)
+    if a.online_summary:
+        try:
+            if a.from_run or a.from_table or given:
+                raise ValueError("--online-summary draws saved online results; give no other source or settings")
+            docs = [load_online_doc(path) for path in a.online_summary]
+            tcs.check_output_path(os.path.join(a.outdir, "online_summary.png"))
+        except ValueError as e:
+            p.error(e)
+        path = os.path.join(a.outdir, "online_summary.png")
+        return finish(lambda: (save(fig_online_summary(docs, a.online_summary), path), print(f"wrote {path}")), t0)
     if a.from_table:
         try:
             rows = load_table(a.from_table)
@@ -475,6 +566,20 @@ def main(argv=None):
     except ValueError as e:
         p.error(e)
     return finish(lambda: draw(a, cfg, P, results, sweep), t0)
+
+
+def load_online_doc(path):
+    """An online results file (--learning online --json, or --merge); ValueError naming it otherwise."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise ValueError(f"{path!r} cannot be read ({e.strerror or e})")
+    except ValueError:
+        raise ValueError(f"{path!r} is not JSON")
+    if not isinstance(doc, dict) or doc.get("learning") != "online":
+        raise ValueError(f"{path!r} is not an online results file (--learning online --json)")
+    return doc
 
 
 def load_sweep(path):
