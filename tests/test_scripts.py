@@ -241,3 +241,23 @@ def test_a_damaged_file_is_one_line_and_exit_2(tmp_path, script, flag, stem):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert stem in r.stderr and "damaged" in r.stderr
+
+
+def test_online_summary_draws_every_row_and_reading(tmp_path):
+    """--online-summary of the probe's files: one PNG; rows of Tables 1 and 2 with the same label
+    stay apart; a file that is not an online result is one line naming it."""
+    files = [os.path.join(ROOT, "results", f"probe_table{t}.json") for t in ("2", "1")]
+    r = run("visualize_timing_counting_spikes.py", "--online-summary", *files, "--outdir", str(tmp_path / "s"))
+    assert r.returncode == 0, r.stderr
+    w, h = png_size(tmp_path / "s" / "online_summary.png")
+    assert w > 800 and h > 500
+    sys.path.insert(0, ROOT)
+    import visualize_timing_counting_spikes as viz
+    docs = [viz.load_online_doc(f) for f in files]
+    fig = viz.fig_online_summary(docs, files)
+    labels = [t.get_text() for t in fig.axes[1].get_xticklabels()]
+    assert labels == ["NMSD F=10 I in {0,1}\nlinear output", "NMSD F=10 I in {0,10}", "NMSD F=10 I in {0,1}\nsigmoid output"]
+    assert len(fig.axes[0].patches) == 3 * 3 * 2          # rows x readings x variants
+    r = run("visualize_timing_counting_spikes.py", "--online-summary", os.path.join(ROOT, "results", "table3.json"),
+            "--outdir", str(tmp_path / "t"))
+    assert r.returncode == 2 and "is not an online results file" in r.stderr and "Traceback" not in r.stderr
