@@ -1885,7 +1885,8 @@ def wilson(k, n, z=1.959964):
         return None
     p = k / n
     mid, half = (p + z * z / (2 * n)), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return [float(max(0.0, (mid - half) / (1 + z * z / n))), float(min(1.0, (mid + half) / (1 + z * z / n)))]
+    lo, hi = (mid - half) / (1 + z * z / n), (mid + half) / (1 + z * z / n)
+    return [float(min(max(0.0, lo), p)), float(max(min(1.0, hi), p))]     # rounding never leaves p outside
 
 
 def fisher_exact(a, n1, b, n2):
@@ -2203,6 +2204,26 @@ def machine_line():
     env = environment()
     return (f"machine: {env['cpu']} (family/model/stepping {env['cpu_id']}), {env['cpus']} cpus, numpy "
             f"{env['numpy']} (SIMD {env['numpy_simd']}), BLAS {env['blas']}, kernel {env['blas_core']}")
+
+
+def read_json(path):
+    """The JSON in path; ValueError with one line naming the file if it cannot be read or parsed."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        raise ValueError(f"cannot read {path!r} ({e.strerror or e})")
+    except ValueError:
+        raise ValueError(f"{path!r} is not JSON")
+
+
+def read_table_run(prefix):
+    """PREFIX.json + PREFIX.npz of a --table --json --save run -> (doc, each row's weights)."""
+    try:
+        doc = read_json(prefix + ".json")
+        return doc, load_table_params(prefix + ".npz", doc)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"cannot read the table run {prefix!r} (.json + .npz from --table --json --save): {e}")
 
 
 def write_json(path, doc):
@@ -2616,12 +2637,7 @@ def confirm_table(prefix):
     """Every network a batch --table run (PREFIX.json + PREFIX.npz) counted perfect, run on
     CONFIRM_STREAMS fresh streams: the doc with per member 'confirmed' and per row and
     variant the number confirmed on every fresh stream."""
-    try:
-        with open(prefix + ".json") as f:
-            doc = json.load(f)
-        params = load_table_params(prefix + ".npz", doc)
-    except (OSError, KeyError, ValueError) as e:
-        raise ValueError(f"cannot read the table run {prefix!r} (.json + .npz from --table --json --save): {e}")
+    doc, params = read_table_run(prefix)
     for row, P in zip(doc["rows"], params):
         cfg = config_from_dict(row["config"])
         for k, m in enumerate(row["members"]):
@@ -3165,12 +3181,9 @@ def main(argv=None):
         docs = []
         for path in filter(None, (a.report, a.compare)):
             try:
-                with open(path) as f:
-                    docs.append(json.load(f))
-            except OSError as e:
-                p.error(f"cannot read {path!r} ({e.strerror or e})")
-            except ValueError:
-                p.error(f"{path!r} is not JSON")
+                docs.append(read_json(path))
+            except ValueError as e:
+                p.error(e)
             if not isinstance(docs[-1], dict):
                 p.error(f"{path!r} holds a JSON {type(docs[-1]).__name__}, not a results file this program writes")
         try:
@@ -3290,13 +3303,7 @@ def merge_main(p, a):
             check_output_path(path)
         docs, params = [], [] if a.save else None
         for path in a.merge:
-            try:
-                with open(path) as f:
-                    docs.append(json.load(f))
-            except OSError as e:
-                raise ValueError(f"cannot read {path!r} ({e.strerror or e})")
-            except json.JSONDecodeError:
-                raise ValueError(f"{path!r} is not JSON")
+            docs.append(read_json(path))
             if a.save:
                 params.append(load_table_params(os.path.splitext(path)[0] + ".npz", docs[-1]))
         doc, P = merge_docs(docs, params)

@@ -10,7 +10,6 @@ test set), loaded from a checkpoint + history written by
 `timing_counting_spikes.py --json PREFIX.json --save PREFIX.npz`, or trained here.
 The multi-seed figure reads a sweep's results JSON (--sweep), or the run itself if it has several seeds.
 """
-import json
 import os
 import sys
 import time
@@ -42,10 +41,9 @@ def load_run(prefix):
     """PREFIX.npz (checkpoint) + PREFIX.json (history) -> cfg, P, members, member results."""
     cfg, P, members = tcs.load_checkpoint(prefix + ".npz")
     try:
-        with open(prefix + ".json") as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read the history {prefix + '.json'!r}: {e}")
+        doc = tcs.read_json(prefix + ".json")
+    except ValueError as e:
+        raise ValueError(f"the history of {prefix!r}: {e}")
     if tcs.config_from_dict(doc.get("config", {})) != cfg:    # (older files lack newer fields)
         raise ValueError(f"{prefix + '.json'!r} and {prefix + '.npz'!r} come from different runs")
     return cfg, P, members, doc["members"]
@@ -337,9 +335,10 @@ def fig_online_summary(docs, sources):
     labels = list(rows)
     bars = [(gb, v) for gb in readings for v in ("peep", "vanilla")]
     width = 0.8 / len(bars)
+    drawn = []                                # stream counts on the lower axes (log scale if any)
     fig, axes = plt.subplots(2, 1, figsize=(max(8.0, 1.5 * len(labels) + 3.5), 7.2), sharex=True)
     for b, (gb, v) in enumerate(bars):
-        color = READING_COLORS[readings.index(gb) % len(READING_COLORS)]
+        color = READING_COLORS[readings.index(gb) % len(READING_COLORS)] if len(readings) > 1 else COLORS[v]
         name = (f"biases {'/'.join(f'{x:+g}' for x in gb)}, " if len(readings) > 1 else "") + NAMES[v]
         for x, label in enumerate(labels):
             r = rows[label].get(gb)
@@ -355,6 +354,7 @@ def fig_online_summary(docs, sources):
             axes[0].errorbar(at, frac, yerr=[[frac - lo], [hi - frac]], color="0.2", lw=0.8, capsize=2)
             q = s.get("streams_quartiles")
             if q:
+                drawn.append(q[1])
                 axes[1].bar(at, q[2] / 1e3 - q[0] / 1e3, width, bottom=q[0] / 1e3, **style)
                 axes[1].plot([at - width / 2, at + width / 2], [q[1] / 1e3] * 2, color="0.1", lw=1.2)
     # the paper's numbers once per row and variant, across the row's group of bars
@@ -369,9 +369,11 @@ def fig_online_summary(docs, sources):
             text = paper[v][1]
             if "±" in text:
                 m, sd = (float(t) for t in text.split("±"))
+                drawn.append(m)
                 axes[1].hlines(m, **span)
                 axes[1].fill_between([x - 0.42, x + 0.42], m - sd, m + sd, color="black", alpha=0.08, lw=0)
             elif text.replace(".", "").isdigit():               # one network's count ("> n" is no mean)
+                drawn.append(float(text))
                 axes[1].hlines(float(text), **span)
     for v, ls in (("peep", "-"), ("vanilla", "--")):
         axes[0].plot([], [], ls=ls, color="black", lw=1.1, label=f"the paper, {NAMES[v]}")
@@ -380,7 +382,11 @@ def fig_online_summary(docs, sources):
     axes[0].set_ylabel("fraction perfect (95 % Wilson)")
     axes[0].set_ylim(0, 1.05)
     axes[1].set_ylabel("training streams to perfect [10^3]")
-    axes[1].set_yscale("log")
+    if drawn:
+        axes[1].set_yscale("log")
+    else:                                     # no network perfect and no count from the paper
+        axes[1].text(0.5, 0.5, "no network perfect", transform=axes[1].transAxes, ha="center", color="0.4")
+        axes[1].set_yticks([])
     axes[1].set_xticks(range(len(labels)))
     axes[1].set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
     for ax in axes:
@@ -480,15 +486,11 @@ def outside_legend(ax):
 def load_table(prefix):
     """PREFIX.json + PREFIX.npz written by timing_counting_spikes.py --table --json --save
     -> [(cfg, P, member results)] per row."""
+    doc, params = tcs.read_table_run(prefix)
     try:
-        with open(prefix + ".json") as f:
-            doc = json.load(f)
-        rows = [(tcs.config_from_dict(r["config"]), P, r["members"])
-                for r, P in zip(doc["rows"], tcs.load_table_params(prefix + ".npz", doc))]
-    except (OSError, ValueError, KeyError) as e:
-        raise ValueError(f"cannot read the table run {prefix!r} (.json + .npz from --table --json --save), "
-                         f"or it is damaged: {type(e).__name__}: {e}")
-    return rows
+        return [(tcs.config_from_dict(r["config"]), P, r["members"]) for r, P in zip(doc["rows"], params)]
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"the table run {prefix!r} is damaged ({type(e).__name__}: {e})")
 
 
 def write_paper_figure(outdir, cfg, P, results):
@@ -573,13 +575,7 @@ def main(argv=None):
 
 def load_online_doc(path):
     """An online results file (--learning online --json, or --merge); ValueError naming it otherwise."""
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except OSError as e:
-        raise ValueError(f"{path!r} cannot be read ({e.strerror or e})")
-    except ValueError:
-        raise ValueError(f"{path!r} is not JSON")
+    doc = tcs.read_json(path)
     if not isinstance(doc, dict) or doc.get("learning") != "online":
         raise ValueError(f"{path!r} is not an online results file (--learning online --json)")
     return doc
@@ -589,12 +585,9 @@ def load_sweep(path):
     """The results file of a multi-seed MSD run (--seeds ... --json); ValueError naming the
     file and what it is instead."""
     try:
-        with open(path) as f:
-            doc = json.load(f)
-    except OSError as e:
-        raise ValueError(f"--sweep {path!r} cannot be read ({e.strerror or e})")
-    except ValueError:
-        raise ValueError(f"--sweep {path!r} is not JSON")
+        doc = tcs.read_json(path)
+    except ValueError as e:
+        raise ValueError(f"--sweep: {e}")
     what = ("a table's results" if isinstance(doc, dict) and "rows" in doc else
             f"a JSON {type(doc).__name__}" if not isinstance(doc, dict) else
             None if {"config", "members"} <= set(doc) else "a JSON object of another kind")

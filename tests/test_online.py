@@ -534,3 +534,13 @@ def test_an_online_run_of_a_row_the_paper_reports_shows_its_numbers_without_tabl
 
 
 TABLE_GTS_F10 = tcs.TABLES["gts"]["rows"][0]["paper"]
+
+
+def test_wilson_interval_and_fisher_test_against_known_values():
+    assert tcs.wilson(10, 10) == [pytest.approx(0.7225, abs=1e-4), 1.0]      # the interval holds k / n
+    assert tcs.wilson(0, 10) == [0.0, pytest.approx(0.2775, abs=1e-4)]
+    lo, hi = tcs.wilson(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    assert tcs.fisher_exact(10, 10, 0, 10) == pytest.approx(1.0825e-5, rel=1e-3)
+    assert tcs.fisher_exact(3, 10, 7, 10) == pytest.approx(0.1789, abs=1e-4)
+    assert tcs.fisher_exact(5, 10, 5, 10) == 1.0

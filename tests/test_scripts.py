@@ -180,7 +180,7 @@ def test_every_argument_error_is_one_line_with_a_pointer_to_help(script, args):
 
 @pytest.mark.parametrize("path,needle", [
     ("list.json", "is a JSON list"), ("garbage.json", "is not JSON"),
-    (os.path.join(ROOT, "results", "table3.json"), "is a table's results"), ("missing.json", "cannot be read"),
+    (os.path.join(ROOT, "results", "table3.json"), "is a table's results"), ("missing.json", "cannot read"),
 ])
 def test_sweep_file_errors_name_the_file(tmp_path, path, needle):
     (tmp_path / "list.json").write_text("[1, 2, 3]")
