@@ -3125,7 +3125,8 @@ def main(argv=None):
     modes.add_argument("--table", choices=list(TABLES),
                        help="reproduce one of the paper's tables (1, 2, 3; gts = the table of its Figure 7; "
                             "3nf, gtsnf = their F = 10 rows without forget gate; recipe = the rows the batch "
-                            "recipe was chosen on) with the recipe of the learning mode, ten seeds per row and "
+                            "recipe was chosen on; probe = the rows the gate biases were chosen on, three "
+                            "readings each, online only) with the recipe of the learning mode, ten seeds per row and "
                             "variant; other flags given (e.g. --learning online, --grad, --seeds) change the "
                             "recipe for every row; --json writes the results")
     files.add_argument("--workers", type=positive_int,

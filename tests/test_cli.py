@@ -194,6 +194,9 @@ ONLINE = ["--task", "gts", "--learning", "online"]
     (["--report", "../results/headline.json", "--compare", "missing.json"], "missing.json"),
     (["--merge", "missing.json", "--json", "out.json"], "missing.json"),
     (["--confirm", "missing"], "missing"),
+    (["--load", "../results/table3.npz"], "is a table's weights (written by --table --save"),
+    (["--resume", "../results/headline.npz"], "is a run's weights (written by --save; --load reads it)"),
+    (["--iters", "1", "--json", "/proc/x.json"], "the folder '/proc' takes no new files"),
 ])
 def test_bad_values_of_the_online_and_file_flags_are_one_line_and_exit_2(args, needle, tmp_path):
     work = tmp_path / "w"
