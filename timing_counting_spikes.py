@@ -2818,7 +2818,6 @@ def bench_online(steps=3000, repeats=3, log=print):
     every step, and with no stream ending (tolerance and stream length raised): the cost
     of the step itself. Median and fastest of `repeats` runs of `steps` steps."""
     nets = table_nets("1", {"learning": "online"})
-    cfg = nets[0][1]
     log(f"online benchmark: {len(nets)} networks (Table 1), one process, {steps} steps per run, "
         f"median and fastest of {repeats} runs")
     log(f"{'case':<38} {'us/step':>8} {'M net-steps/s':>14} {'streams/s':>10}")
