@@ -374,7 +374,12 @@ def test_a_signal_ends_every_worker_prints_one_line_and_writes_nothing(tmp_path,
     p = subprocess.Popen([sys.executable, os.path.join(ROOT, "timing_counting_spikes.py"), *mode, "--workers", "2",
                           "--json", out, "--save", str(tmp_path / "o.npz")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    for _ in range(100):                          # until both workers run, then a moment of work
+        time.sleep(0.1)
+        ps = subprocess.run(["ps", "-eo", "ppid"], capture_output=True, text=True).stdout.split()
+        if ps.count(str(p.pid)) >= 2:
+            break
+    time.sleep(1.0)
     p.send_signal(sig)
     stdout, stderr = p.communicate(timeout=30)
     assert p.returncode == code, stderr

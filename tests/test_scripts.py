@@ -13,7 +13,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+import make_timing_counting_spikes_gif as gif  # noqa: E402
 import timing_counting_spikes as tcs  # noqa: E402
+import visualize_timing_counting_spikes as viz  # noqa: E402
 from visualize_timing_counting_spikes import COLORS  # noqa: E402
 
 TINY = ["--T", "40", "--D-min", "5", "--D-max", "12", "--hidden", "4", "--iters", "40",
@@ -172,24 +174,30 @@ def test_script_bad_input(script, args, needle):
     ("timing_counting_spikes.py", ["--task", "nmsd", "--F", "0"]), ("timing_counting_spikes.py", ["--peep", "--no-peep"]),
     ("visualize_timing_counting_spikes.py", ["--lr", "0"]), ("make_timing_counting_spikes_gif.py", ["--fps", "0"]),
 ])
-def test_every_argument_error_is_one_line_with_a_pointer_to_help(script, args):
-    r = run(script, *args)
-    assert r.returncode == 2 and "usage:" not in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.rstrip().endswith("--help)"), r.stderr
+def test_every_argument_error_is_one_line_with_a_pointer_to_help(script, args, capsys):
+    main = {"timing_counting_spikes.py": tcs.main, "visualize_timing_counting_spikes.py": viz.main,
+            "make_timing_counting_spikes_gif.py": gif.main}[script]
+    with pytest.raises(SystemExit) as e:                  # in-process: the parser exits before any work
+        main(args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "usage:" not in err, err
+    assert len(err.strip().splitlines()) == 1 and err.rstrip().endswith("--help)"), err
 
 
 @pytest.mark.parametrize("path,needle", [
     ("list.json", "is a JSON list"), ("garbage.json", "is not JSON"),
     (os.path.join(ROOT, "results", "table3.json"), "is a table's results"), ("missing.json", "cannot read"),
 ])
-def test_sweep_file_errors_name_the_file(tmp_path, path, needle):
+def test_sweep_file_errors_name_the_file(tmp_path, path, needle, capsys):
     (tmp_path / "list.json").write_text("[1, 2, 3]")
     (tmp_path / "garbage.json").write_text("{not json")
     path = path if os.path.isabs(path) else str(tmp_path / path)
-    r = run("visualize_timing_counting_spikes.py", "--from-run", os.path.join(ROOT, "results", "headline"),
-            "--sweep", path, "--outdir", str(tmp_path / "v"))
-    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert path in r.stderr and needle in r.stderr
+    with pytest.raises(SystemExit) as e:
+        viz.main(["--from-run", os.path.join(ROOT, "results", "headline"), "--sweep", path,
+                  "--outdir", str(tmp_path / "v")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert path in err and needle in err
     assert not os.path.exists(tmp_path / "v")
 
 
@@ -251,8 +259,6 @@ def test_online_summary_draws_every_row_and_reading(tmp_path):
     assert r.returncode == 0, r.stderr
     w, h = png_size(tmp_path / "s" / "online_summary.png")
     assert w > 800 and h > 500
-    sys.path.insert(0, ROOT)
-    import visualize_timing_counting_spikes as viz
     docs = [viz.load_online_doc(f) for f in files]
     fig = viz.fig_online_summary(docs, files)
     labels = [t.get_text() for t in fig.axes[1].get_xticklabels()]
