@@ -21,18 +21,6 @@ def cli(*args, cwd=ROOT):
                           capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
-@pytest.fixture
-def rejected(monkeypatch, capsys):
-    """The command line run in this process from a folder, for arguments it must reject before
-    any work: -> (exit code, stdout, stderr). Spares a Python start per case."""
-    def run(args, cwd):
-        monkeypatch.chdir(cwd)
-        with pytest.raises(SystemExit) as e:
-            tcs.main(list(args))
-        out = capsys.readouterr()
-        return e.value.code, out.out, out.err
-    return run
-
 
 # ---------------------------------------------------------------- conflicting and ignored flags
 

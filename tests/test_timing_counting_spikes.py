@@ -271,14 +271,12 @@ def test_cli_json_and_checkpoint(tmp_path):
     (["--cell", "retro"], "retro"),
     (["--load", "/nonexistent/run.npz"], "/nonexistent/run.npz"),
 ])
-def test_bad_input_gives_one_clear_line_and_exit_2(args, needle, tmp_path):
+def test_bad_input_gives_one_clear_line_and_exit_2(args, needle, tmp_path, rejected):
     out = tmp_path / "never.json"
     more = [] if "--load" in args else ["--iters" if "--iters" not in args else "--eval-every", "5", "--json", str(out)]
-    r = cli(*args, *more)
-    assert r.returncode == 2, r.stdout + r.stderr
-    assert "Traceback" not in r.stderr
-    last = r.stderr.strip().splitlines()[-1]
-    assert needle in last, last
+    code, stdout, err = rejected(args + more, tmp_path)
+    assert code == 2, stdout + err
+    assert len(err.strip().splitlines()) == 1 and needle in err, err
     assert not out.exists() and os.listdir(tmp_path) == []
 
 
