@@ -1842,13 +1842,13 @@ def long_run(P, cfg, members, periods=LONG_PERIODS, block=LONG_BLOCK):
                 buf[s] = [np.concatenate([a, b]) for a, b in zip(old, new)]
                 made[s] += min(block, periods - made[s])
                 left[s] = len(buf[s][1])
-        take = {}
+        chunk = {}
         for s in seeds:
             n = min(C, left[s])
             piece = [a[len(a) - left[s]:len(a) - left[s] + n] for a in buf[s]]
-            take[s] = [np.concatenate([a, np.zeros((C - n,) + a.shape[1:], a.dtype)]) for a in piece]
+            chunk[s] = [np.concatenate([a, np.zeros((C - n,) + a.shape[1:], a.dtype)]) for a in piece]
             left[s] -= n
-        x, d, mask, ends = (np.stack([take[s][k] for s, _ in members], axis=1 + (k == 0)) for k in range(4))
+        x, d, mask, ends = (np.stack([chunk[s][k] for s, _ in members], axis=1 + (k == 0)) for k in range(4))
         if not fr.feed(x, d, mask, ends):
             break
     return fr.periods[:, 0]
