@@ -2303,7 +2303,7 @@ BATCH_OF = {"nmsd": 16, "cmsd": 8, "gts": 4, "pfg": 1}   # PFG streams are all t
 # number of streams, and the one its analysis of GTS solutions describes (an output gate opening
 # once the peephole input outweighs a negative bias). Chosen on development seeds (--table probe;
 # README: the gate biases).
-READINGS = {"printed": (0.0, -2.0, 2.0), "swapped": (0.0, 2.0, -2.0), "open": (0.0, 2.0, 2.0)}
+READINGS = {"printed": Config.gate_biases, "swapped": (0.0, 2.0, -2.0), "open": (0.0, 2.0, 2.0)}
 # The paper's own learning (Section 4.1): its one-cell network and initialisation (gate biases
 # as read above), training streams of up to 100 periods, alpha 1e-5 and the task's momentum
 ONLINE_RECIPE = dict(learning="online", cell="paper", hidden=1, periods=100, seeds=tuple(range(10)),
@@ -2393,15 +2393,21 @@ TABLES["gtsnf"] = {"title": "Figure 7 rows F=10 without forget gate (paper: neve
 BUDGET_FROM = {"3nf": "3", "gtsnf": "gts"}     # tables without a count of their own take the budget of these
 
 
+def paper_mean_std(text):
+    """The paper's 'm ± s' -> (m, s), or one network's 'n' -> (n, 0); None for '-', 'never' or
+    '> n' (no mean)."""
+    parts = text.split("±")
+    try:
+        return float(parts[0]), float(parts[1]) if len(parts) > 1 else 0.0
+    except ValueError:
+        return None
+
+
 def paper_streams(text):
     """The paper's training streams [10^3] as an upper count: 'm ± s' -> m + 3 s, 'n' -> n,
     '> n' -> n; None where it gives no count."""
-    parts = text.replace(">", "").split("±")
-    try:
-        m, sd = float(parts[0]), float(parts[1]) if len(parts) > 1 else 0.0
-    except ValueError:
-        return None
-    return m + 3.0 * sd
+    ms = paper_mean_std(text.replace(">", ""))
+    return None if ms is None else ms[0] + 3.0 * ms[1]
 
 
 def paper_budget(name, k):
@@ -3341,7 +3347,7 @@ def online_main(p, a, given):
     rows = sorted({r for r, _, _, _ in run.nets})
     budgets = sorted({c.budget for _, c, _, _ in run.nets})
     print(f"online learning: {len(run.nets)} networks ({len(rows)} row(s) x seeds x variants), budget "
-          f"{'-'.join(map(str, budgets[::max(len(budgets) - 1, 1)]))} training streams per network"
+          f"{budgets[0]}" + (f"-{budgets[-1]}" if len(budgets) > 1 else "") + " training streams per network"
           + (f" or {run.minutes} min" if run.minutes else "")
           + f", {min(a.workers, len(run.nets))} process(es)" + (f", resuming at step {run.steps}" if a.resume else ""),
           flush=True)

@@ -366,15 +366,13 @@ def fig_online_summary(docs, sources):
             span = dict(xmin=x - 0.42, xmax=x + 0.42, color="black", ls=ls, lw=1.1)
             if isinstance(paper[v][0], (int, float)):
                 axes[0].hlines(paper[v][0] / 100, **span)
-            text = paper[v][1]
-            if "±" in text:
-                m, sd = (float(t) for t in text.split("±"))
+            ms = tcs.paper_mean_std(paper[v][1])
+            if ms is not None:
+                m, sd = ms
                 drawn.append(m)
                 axes[1].hlines(m, **span)
-                axes[1].fill_between([x - 0.42, x + 0.42], m - sd, m + sd, color="black", alpha=0.08, lw=0)
-            elif text.replace(".", "").isdigit():               # one network's count ("> n" is no mean)
-                drawn.append(float(text))
-                axes[1].hlines(float(text), **span)
+                if sd:
+                    axes[1].fill_between([x - 0.42, x + 0.42], m - sd, m + sd, color="black", alpha=0.08, lw=0)
     for v, ls in (("peep", "-"), ("vanilla", "--")):
         axes[0].plot([], [], ls=ls, color="black", lw=1.1, label=f"the paper, {NAMES[v]}")
         axes[1].plot([], [], ls=ls, color="black", lw=1.1, label=f"the paper, {NAMES[v]}: mean (band: +- std)")
