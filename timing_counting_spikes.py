@@ -102,6 +102,7 @@ Deliberately left out
 """
 import argparse
 import dataclasses
+import importlib.util
 import json
 import math
 import multiprocessing
@@ -1110,7 +1111,13 @@ def fresh_streams(cfg, seed, purpose, j, n):
 
 LAYOUT_OF = {"nmsd": "spike_in", "cmsd": "spike_in", "gts": "spike_out", "pfg": "func"}
 MOMENTUM_OF = {"nmsd": 0.99, "pfg": 0.99, "gts": 0.999, "cmsd": 0.9999}     # the paper's, Section 4.1
-DELAY_BLOCK = 16     # periods of delays the online step draws at once per network (a cache; a power of 2)
+ONLINE_WINDOW = 32       # steps of every network's streams the online step lays out at once
+COMPACT_BELOW = 0.75     # a window runs on a compacted axis once fewer than this share of networks is unfinished
+ONE = np.array(1.0)      # numpy takes a 0-d array operand faster than a Python float
+SPARSE_FROM = 256        # from this many networks, a step whose targets are few updates only their weights
+LEDGER = ("j", "q", "periods", "test_last", "test_best", "learned_at", "diverged_at", "age", "n", "maxp",
+          "test_periods", "train_periods", "tests_needed", "budget", "key", "pos")   # an online state's counters
+KEY_ROW = LEDGER.index("key")
 
 
 def online_layout(H, n_in):
@@ -1224,28 +1231,26 @@ def put(st, idx, part):
         st[k][..., idx] = v
 
 
+def stream_keys(testing, ktest, ktrain, j, q):
+    """The key of the stream a network runs next: test stream (j, q) while testing, else
+    training stream j (the number of training streams it has finished)."""
+    number = j * MAX_TEST_STREAMS + q * testing + 1
+    return mix64(np.where(testing, ktest, ktrain) + number.astype(np.uint64) * _GOLD)
+
+
 def start_streams(st, go):
     """Networks where go (M,) bool start the stream their flags and counters name, from the
-    zero state: zero cell state and RTRL partials, period 0 and its delay. Full-width
-    masked arithmetic: at most a few networks start at a step, and a call on all M numbers
-    costs no more than one on a few picked out by an index."""
+    zero state: zero cell state and RTRL partials, period 0 and its delay (the online step
+    starts its own streams; this sets up a state from scratch)."""
     testing, keep = st["testing"], ~go
-    number = st["j"] * MAX_TEST_STREAMS + st["q"] * testing + 1
-    key = mix64(np.where(testing, st["ktest"], st["ktrain"]) + number.astype(np.uint64) * _GOLD)
-    np.copyto(st["key"], key, where=go)
+    np.copyto(st["key"], stream_keys(testing, st["ktest"], st["ktrain"], st["j"], st["q"]), where=go)
     for name in ("pos", "n", "periods"):
         st[name] *= keep
     st["s"][:-1] *= keep
     st["dS"] *= keep
     np.copyto(st["maxp"], np.where(testing, st["test_periods"], st["train_periods"]), where=go)
     st["trainf"][:] = ~(testing | st["done"])
-    next_delays(st, go)
-
-
-def next_delays(st, go):
-    """Networks where go enter period n of their stream: its delay I (NMSD tests: the q-th
-    of the set, every possible stream in turn) and its last step F + I - 1."""
-    pick = np.where(st["fixed_tests"] & st["testing"], st["q"], delay_index(st["key"], st["n"], st["dcount"]))
+    pick = np.where(st["fixed_tests"] & testing, st["q"], delay_index(st["key"], st["n"], st["dcount"]))
     I = st["dset"][pick, np.arange(len(pick))]
     target, last = delay_targets(st, I)
     np.copyto(st["I"], I, where=go)
@@ -1259,215 +1264,363 @@ def delay_targets(st, I, nets=slice(None)):
     return I / st["scale"][nets], st["F"][nets] + I - 1
 
 
-def end_streams(st, ended):
-    """Networks where ended (M,) bool ended a stream. After a training stream comes a test;
-    a test stream that completes all its periods is followed by the next, and the last makes
-    the network perfect (frozen from then on); a failed test returns it to training, or ends
-    it once its budget of training streams is used up. A network whose weights are no longer
-    finite after a training stream has diverged: it ends there, counted as failed, and the
-    others go on (non-finite weights give a NaN output, a wrong prediction, so the stream
-    in which they diverge ends at once)."""
-    testing, done = st["testing"], st["done"]
-    te = ended & testing
-    tr = ended ^ te
-    ok = te & (st["periods"] >= st["test_periods"])
-    failed = te ^ ok
-    st["j"] += tr
-    idx = np.flatnonzero(tr)
-    bad = idx[~np.isfinite(st["theta"][:, idx]).all(axis=0)]
-    st["diverged_at"][bad] = st["j"][bad]
-    done[bad] = True
-    first = te & (st["q"] == 0)                 # a test's stream size: its first stream's periods
-    np.copyto(st["test_last"], st["periods"], where=first)
-    np.maximum(st["test_best"], st["test_last"], out=st["test_best"])
-    st["q"] += ok
-    st["q"] *= ~tr
-    perfect = ok & (st["q"] >= st["tests_needed"])
-    np.copyto(st["learned_at"], st["j"], where=perfect)
-    done |= perfect | (failed & (st["j"] >= st["budget"]))
-    np.copyto(testing, tr | ok, where=ended)
-    testing &= ~done
-    start_streams(st, ended & ~done)
-
-
 class OnlineNets:
     """Steps an online state in place. A step of every network: its input and target,
     forward (paper eqs. 19-20, 1, 4, 21, 5, 7), the RTRL partials (12-14, 22-23), the
     errors (9, 11, 18), the truncated gradient (8, 10, 15-17, 24-26), a momentum step
-    where a training network was given a target, then the stream bookkeeping."""
+    where a training network was given a target, then the end of its stream if it ended.
 
-    def __init__(self, st, layout, cell, H, n_in):
-        self.st, self.layout, self.cell, self.H = st, layout, cell, H
+    The cost of a step is numpy's overhead per call, so a step makes as few calls as it
+    can (about 50 for Table 1's networks): what a stream does on its own is laid out a
+    window of ONLINE_WINDOW steps ahead for every network at once (which steps end a
+    period, the inputs and targets, where a training target is given, which step completes
+    the stream's last period), since it changes only where a stream ends; a network whose
+    stream ends has its new stream laid out from the next step on, alone. The state after
+    a window is written back into st, so that st is a whole state between calls of run."""
+
+    def __init__(self, st, layout, cell, H, n_in, window=ONLINE_WINDOW, compact=COMPACT_BELOW,
+                 sparse_from=SPARSE_FROM):
+        self.st, self.layout, self.cell, self.H, self.n_in = st, layout, cell, H, n_in
+        self.window, self.compact, self.sparse_from = window, compact, sparse_from
         K, sizes = online_layout(H, n_in)
-        M = st["theta"].shape[1]
+        M, W = st["theta"].shape[1], window
         o = np.cumsum((0,) + sizes)
         th = st["theta"]
         self.g = g = np.zeros_like(th)
-        self.W, self.po, self.Wy, self.by = th[:o[1]].reshape(4 * H, K, M), th[o[1]:o[2]], th[o[2]:o[3]], th[o[3]]
+        self.W = th[:o[1]].reshape(4 * H, K, M)
+        self.po, self.Wy, self.by = th[o[1]:o[2]], th[o[2]:o[3]], th[o[3]]
         self.gW3 = g[:3 * H * K].reshape(3, H, K, M)           # i, f, g rows of dE/dW
         self.gWo = g[3 * H * K:o[1]].reshape(H, K, M)          # o rows
         self.gpo, self.gWy, self.gby = g[o[1]:o[2]], g[o[2]:o[3]], g[o[3]]
         self.dS4 = st["dS"].reshape(3, H, K, M)
-        self.Ws, self.tmp3, self.at = np.empty((4 * H, K, M)), np.empty((3, H, K, M)), np.empty(M, bool)
-        self.z, self.a, self.fac = np.empty((4 * H, M)), np.empty((4 * H, M)), np.empty((3, H, M))
-        self.c, self.h, self.sq, self.tH = np.empty((H, M)), np.empty((H, M)), np.empty((H, M)), np.empty((H, M))
-        self.spike, self.ok, self.y, self.e = np.empty(M, bool), np.empty(M, bool), np.empty(M), np.empty(M)
-        self.ftab_at = np.arange(M)                              # ftab.flat[pos * M + net]
+        # the window: S[r] = [h | c | x | 1] fed to step r; per step its target D, a training
+        # target given (A), a period's last step (SP), periods completed before it (PB), and
+        # C = 1 where a wrong prediction ends the stream, 2 where a right one does too (the
+        # last step of its last period); and the stream position after the window
+        self.S = np.zeros((W + 1, K, M))
+        self.S[:, K - 1] = 1.0
+        self.D = np.zeros((W + 1, M))
+        self.flags = np.zeros((2, W + 1, M), bool)
+        self.A, self.SP = self.flags
+        self.C = np.zeros((W + 1, M), np.int8)
+        self.PB = np.zeros((W + 1, M), np.int64)
+        self.pos_end, self.n_end, self.I_end = np.zeros(M, np.int64), np.zeros(M, np.int64), np.zeros(M, np.int64)
+        self.Fmin = int(st["F"].min()) if M else 1
+        self.draws = bool(np.any(st["dcount"] > 1))              # otherwise every period has its set's only delay
+        self.fixed = bool(np.any(st["fixed_tests"]))
+        self.net, self.ar = np.arange(M), np.arange(W + 2 + W // max(self.Fmin, 1))[:, None]
+        # streams ended and not yet laid out (end_streams): the step each ended (-1: none), the
+        # first such step, and with input spikes whether the last prediction was right, and C
+        self.pend, self.first_end = np.full(M, -1, np.int64), None
+        self.right, self.C_end = np.zeros(M, bool), np.zeros(M, np.int8)
+        # the networks' integer counters as rows of one array, so that a stream's end gathers
+        # and scatters them in one call each; st's entries become views of its rows
+        self.ledger = np.array([st[k].view(np.int64) for k in LEDGER])
+        for r, k in enumerate(LEDGER):
+            st[k] = self.ledger[r].view(st[k].dtype)
+        # scratch, and the gate rows as named views into B = [fac_i | fac_f | i | f | o | y]:
+        # the RTRL factors fac (3, H) of the i, f, g rows end in i itself (the paper cell's
+        # g' = 1), and V = [i | f | o | y] lie together, so that U = [(1 - i) i | (1 - f) f |
+        # (1 - o) o | 1 - y] (the sigmoids' derivatives) takes two calls
+        self.Ws, self.tmp3 = np.empty((4 * H, K, M)), np.empty((3, H, K, M))
+        self.z, self.nz = np.empty((4 * H, M)), np.empty((4 * H, M))
+        B = np.empty((5 * H + 1, M))
+        self.V, self.U = B[2 * H:], np.empty((3 * H + 1, M))
+        self.fi, self.ff, self.i, self.f, self.aif, self.o = (B[:H], B[H:2 * H], B[2 * H:3 * H], B[3 * H:4 * H],
+                                                             B[2 * H:4 * H], B[4 * H:5 * H])
+        self.y, self.y1 = B[5 * H], B[5 * H:]
+        self.Ud, self.ui, self.uf, self.uo, self.uy = self.U[:3 * H], self.U[:H], self.U[H:2 * H], \
+            self.U[2 * H:3 * H], self.U[3 * H]
+        self.nzif, self.nzo, self.zg = self.nz[:2 * H], self.nz[3 * H:], self.z[2 * H:3 * H]
+        self.f3, self.fac4 = self.f[:, None, :], B[:3 * H].reshape(3, H, 1, M)
         self.modern = cell.kind == "modern"
-        self.draws = bool(np.any(st["dcount"] > 1))              # otherwise every period has I = its only delay
-        # the next DELAY_BLOCK periods of each network's stream, drawn in one go (next_delays draws
-        # one period of every network at a time, about 25 calls; a period ends at most steps): a
-        # cache derived from the stream key and period, so it needs no place in a checkpoint
-        B = DELAY_BLOCK
-        self.cI, self.ctarget, self.clast = np.zeros((B, M), np.int64), np.zeros((B, M)), np.zeros((B, M), np.int64)
-        self.ckey, self.cn0, self.cfilled = np.zeros(M, np.uint64), np.zeros(M, np.int64), np.zeros(M, bool)
-        # the gradient mask times alpha, folded once per segment (the mask is 0/1, so the product
-        # is exact), saves a call per step
+        self.gv = np.empty((H, M)) if self.modern else self.zg                     # g = tanh(z_g) or z_g
+        self.T, self.dh, self.es, self.do = (np.empty((H, M)) for _ in range(4))
+        self.sq = np.empty((H, M)) if self.modern else None                          # h(s_c) = tanh(s_c) or s_c
+        self.es3, self.do3 = self.es[:, None, :], self.do[:, None, :]
+        self.e, self.T1 = np.empty(M), np.empty(M)
+        self.sigmoid = cell.readout == "sigmoid"
+        if not self.sigmoid:
+            self.e = self.gby            # a linear output unit's dE/dz_k is its error
+        self.ok, self.ended = np.empty(M, bool), np.empty(M, bool)
+        self.rows = [(self.S[r], self.S[r, H:2 * H], self.S[r + 1, :H], self.S[r + 1, H:2 * H],
+                      self.D[r], self.A[r], self.C[r]) for r in range(W)]
+        # the gradient mask times alpha, folded once (the mask is 0/1, so the product is exact)
         self.galpha = st["gmask"] * st["alpha"]
-        self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta of every step (the tests)
+        self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta at every training target (the tests)
 
     def run(self, steps):
+        """steps steps of every network, a window at a time. Once fewer than `compact` of the
+        networks are unfinished, the rest run on an axis of their own (the same numbers:
+        every call works on each network alone)."""
+        st = self.st
         with np.errstate(over="ignore", invalid="ignore"):    # exp -> inf is exact; NaN is a wrong prediction
-            for _ in range(steps):
-                self.step()
+            while steps > 0:
+                live = np.flatnonzero(~st["done"])
+                if len(live) < self.compact * len(st["done"]) and self.gsum is None:
+                    part = take(st, live)
+                    OnlineNets(part, self.layout, self.cell, self.H, self.n_in, self.window, self.compact).run(steps)
+                    put(st, live, part)
+                    return
+                L = min(steps, self.window)
+                self.run_window(L)
+                steps -= L
 
     def step(self):
+        self.run(1)
+
+    def run_window(self, L):
+        st = self.st
+        self.L = L
+        self.S[0] = st["s"]
+        self.lay_out(slice(None), 0)
+        for r in range(L):
+            self.step_at(r)
+            if self.first_end is not None and (r == L - 1 or r >= self.first_end + self.Fmin - 1):
+                self.next_streams(r)
+        # the state after the window
+        st["s"][...] = self.S[L]
+        st["pos"][:], st["n"][:], st["periods"][:] = self.pos_end, self.n_end, self.PB[L]
+        st["I"][:] = self.I_end
+        st["target"][:], st["last"][:] = delay_targets(st, self.I_end)
+        np.add(st["age"], L, out=st["age"], where=~st["done"])
+
+    def lay_out(self, nets, r0):
+        """Lay out steps r0 .. L of the window for the networks `nets` (a slice or indices)
+        from the stream state st holds for them at step r0 (their position in the period,
+        period, periods completed, stream key and flags), as if no prediction were wrong."""
+        st, H, R = self.st, self.H, self.L + 1 - r0
+        P = R // self.Fmin + 2                    # periods enough to pass step L (each lasts >= F steps)
+        net = self.net[nets]
+        k = len(net)
+        n0 = st["n"][nets]
+        I = self.delays(nets, P)
+        length = st["F"][nets] + I
+        end = np.cumsum(length, axis=0) - (st["pos"][nets] + 1)                # (P, k) rows of periods' last steps
+        sp = np.zeros((R, k), bool)
+        inside = end < R
+        sp[end[inside], np.nonzero(inside)[1]] = True
+        cnt = np.cumsum(sp, axis=0) - sp                                        # (R, k) periods begun since r0
+        col = self.net[:k]
+        Ir = I[cnt, col]
+        per = st["periods"][nets] + cnt
+        live = ~st["done"][nets]
+        rows = slice(r0, self.L + 1)
+        self.SP[rows, nets] = sp
+        self.PB[rows, nets] = per
+        last = sp & (per >= st["maxp"][nets] - 1) & live
+        if self.layout == "spike_in":              # input spikes; at a spike the target is the delay
+            self.S[rows, 2 * H, nets] = sp
+            self.D[rows, nets] = sp * (Ir / st["scale"][nets])
+            self.C[rows, nets] = (sp & live).view(np.int8) + last
+            self.A[rows, nets] = sp & (st["trainf"][nets] > 0)
+        else:
+            self.C[rows, nets] = live.view(np.int8) + last
+            self.A[rows, nets] = st["trainf"][nets] > 0
+            if self.layout == "spike_out":         # input I(n) through its interval; target: the spike train
+                self.S[rows, 2 * H, nets] = Ir
+                self.D[rows, nets] = sp
+            else:                                  # no input; target f(t mod F)
+                start = end - length + 1
+                self.D[rows, nets] = st["ftab"][self.ar[:R] - start[cnt, col], net]
+        self.I_end[nets] = Ir[-1]
+        self.n_end[nets] = n0 + cnt[-1]
+        self.pos_end[nets] = R - 1 - (end - length + 1)[cnt[-1], col]
+
+    def step_at(self, r):
         st, H = self.st, self.H
-        s, a, z, c, h, y, e = st["s"], self.a, self.z, self.c, self.h, self.y, self.e
-        pos = st["pos"]
-        spike = np.equal(pos, st["last"], out=self.spike)      # the period's last step: spike or f's period end
-        # this step's input and target
-        if self.layout == "spike_in":          # input spikes; at a spike the target is the delay
-            s[2 * H] = spike
-            d = spike * st["target"]
-        elif self.layout == "spike_out":       # input I(n) through its interval; target: the spike train
-            s[2 * H] = st["I"]
-            d = spike
-        else:                                  # no input; target f(t mod F)
-            d = st["ftab"].ravel()[pos * len(pos) + self.ftab_at]
+        s, c_prev, h, c, d, at, C = self.rows[r]
+        z, nz, i, f, aif, g, o, T, y, e, T1 = (self.z, self.nz, self.i, self.f, self.aif, self.gv, self.o,
+                                               self.T, self.y, self.e, self.T1)
         # forward: z = W [h(t-1) | s_c(t-1) | x | 1]; y_in, y_phi = sigmoid; g = z (paper) or tanh(z)
         np.multiply(self.W, s, out=self.Ws)
         np.add.reduce(self.Ws, axis=1, out=z)
-        aif = a[:2 * H]
-        np.negative(z[:2 * H], out=aif)
-        np.exp(aif, out=aif)
-        aif += 1.0
+        np.negative(z, out=nz)                     # sigmoid(z) = 1 / (1 + exp(-z)); -z for every gate at once
+        np.exp(self.nzif, out=aif)
+        aif += ONE
         np.reciprocal(aif, out=aif)
         if not self.cell.forget:
-            a[H:2 * H] = 1.0
-        i, f = a[:H], a[H:2 * H]
-        g = np.tanh(z[2 * H:3 * H], out=a[2 * H:3 * H]) if self.modern else z[2 * H:3 * H]
-        c_prev = s[H:2 * H]
+            f[...] = 1.0
+        if self.modern:
+            np.tanh(self.zg, out=g)
         # s_c = y_phi s_c(t-1) + y_in g (4); y_out = sigmoid(z_out + p_o s_c) (21); y_c = y_out h(s_c) (5)
         np.multiply(f, c_prev, out=c)
-        np.multiply(i, g, out=self.tH)
-        c += self.tH
-        o = a[3 * H:]
+        np.multiply(i, g, out=T)
+        c += T
         np.multiply(self.po, c, out=o)
-        o += z[3 * H:]
-        np.negative(o, out=o)
+        np.subtract(self.nzo, o, out=o)            # -(z_out + p_o s_c), exactly: rounding is symmetric
         np.exp(o, out=o)
-        o += 1.0
+        o += ONE
         np.reciprocal(o, out=o)
         sq = np.tanh(c, out=self.sq) if self.modern else c
         np.multiply(o, sq, out=h)
-        # output unit (7), its error and dE/dz_k (9, sign flipped: we descend), zero where
-        # no target is given or the network is not training
-        np.multiply(self.Wy, h, out=self.tH)
-        np.add.reduce(self.tH, axis=0, out=y)
+        # output unit (7), its error and dE/dz_k (9, sign flipped: we descend); dE/dtheta is
+        # computed where a training target is given (at) and used nowhere else
+        if H == 1:
+            np.multiply(self.Wy, h, out=self.y1)
+        else:
+            np.multiply(self.Wy, h, out=T)
+            np.add.reduce(T, axis=0, out=y)
         y += self.by
-        if self.cell.readout == "sigmoid":
+        if self.sigmoid:
             np.negative(y, out=y)
             np.exp(y, out=y)
-            y += 1.0
+            y += ONE
             np.reciprocal(y, out=y)
         np.subtract(y, d, out=e)
-        wrong = ~np.less(np.abs(e), st["tol"], out=self.ok)
-        if self.layout == "spike_in":
-            wrong &= spike
-            upd = spike * st["trainf"]             # a target is given to a training network
-        else:
-            upd = st["trainf"]
-        dk = e * upd
-        if self.cell.readout == "sigmoid":
-            dk *= y
-            dk *= 1.0 - y
-        dh = np.multiply(self.Wy, dk, out=self.tH)              # (H, M) the error at the cell output
+        np.abs(e, out=T1)
+        ok = np.less(T1, st["tol"], out=self.ok)
+        U = self.U
+        np.subtract(ONE, self.V, out=U)            # the sigmoids' derivatives: (1 - a) a
+        self.Ud *= self.V[:3 * H]
+        dk = self.gby
+        if self.sigmoid:
+            np.multiply(e, y, out=dk)
+            dk *= self.uy
+        dh = np.multiply(self.Wy, dk, out=self.dh)              # (H, M) the error at the cell output
         # RTRL partials (12-14, 22-23): dS = y_phi dS + [g f_in', s_c(t-1) f_phi', y_in g'] x state
-        fac = self.fac
-        aif2 = aif.reshape(2, H, -1)
-        np.subtract(1.0, aif2, out=fac[:2])
-        fac[:2] *= aif2
-        fac[0] *= g
-        fac[1] *= c_prev
-        if self.modern:
-            np.multiply(g, g, out=fac[2])
-            np.subtract(1.0, fac[2], out=fac[2])
-            fac[2] *= i
-        else:
-            fac[2] = i
-        self.dS4 *= f[:, None, :]
-        np.multiply(fac[:, :, None, :], s, out=self.tmp3)
+        np.multiply(self.ui, g, out=self.fi)
+        np.multiply(self.uf, c_prev, out=self.ff)
+        if self.modern:                            # y_in g' = y_in (1 - g^2), in i's place (i is used up)
+            np.multiply(g, g, out=T)
+            np.subtract(ONE, T, out=T)
+            i *= T
+        self.dS4 *= self.f3
+        np.multiply(self.fac4, s, out=self.tmp3)
         self.dS4 += self.tmp3
         # internal state error e_s = y_out h'(s_c) dh (18); output gate delta = h(s_c) f_out' dh (11)
-        e_s = o * dh
+        es, do = self.es, self.do
+        np.multiply(o, dh, out=es)
         if self.modern:
-            e_s *= 1.0 - sq * sq
-        d_o = (1.0 - o) * o
-        d_o *= sq
-        d_o *= dh
-        # dE/dtheta: through the partials (15-17, 25-26), output gate (10, 24), output unit (8)
-        np.multiply(e_s[:, None, :], self.dS4, out=self.gW3)
-        np.multiply(d_o[:, None, :], s, out=self.gWo)
-        np.multiply(d_o, c, out=self.gpo)
-        np.multiply(h, dk, out=self.gWy)
-        self.gby[...] = dk
-        if self.gsum is not None:
-            self.gsum += self.g * st["gmask"]
-        self.g *= self.galpha                                    # alpha dE/dtheta, masked
+            np.multiply(sq, sq, out=T)
+            np.subtract(ONE, T, out=T)
+            es *= T
+        np.multiply(self.uo, sq, out=do)
+        do *= dh
+        # dE/dtheta through the partials (15-17, 25-26), output gate (10, 24), output unit (8);
         # momentum (Plaut et al.): v = mu v - alpha dE/dtheta, theta += v, at every target of a
         # training stream and nowhere else. Elsewhere v and theta are not touched at all, not
         # multiplied by 0: the state of a network that is testing, or perfect and waiting for its
         # segment to end, may overflow, and 0 * inf = NaN in dE/dtheta would reach the weights.
-        at = np.greater(upd, 0.0, out=self.at)
-        np.multiply(st["vel"], st["mu"], out=st["vel"], where=at)
-        np.subtract(st["vel"], self.g, out=st["vel"], where=at)
-        np.add(st["theta"], st["vel"], out=st["theta"], where=at)
-        # the new state; a period is complete at its last step if that was right
-        np.add(st["age"], 1, out=st["age"], where=~st["done"])
-        s[:H] = h
-        s[H:2 * H] = c
-        st["periods"] += spike
-        ended = wrong | (st["periods"] >= st["maxp"])
-        pos += 1
-        pos *= ~spike
-        if self.draws and np.count_nonzero(spike):
-            nxt = spike & ~ended
-            st["n"] += nxt
-            self.next_delays(nxt)
+        idx = np.flatnonzero(at) if len(at) >= self.sparse_from and self.gsum is None else None
+        if idx is None or 8 * len(idx) > len(at):
+            np.multiply(self.es3, self.dS4, out=self.gW3)
+            np.multiply(self.do3, s, out=self.gWo)
+            np.multiply(do, c, out=self.gpo)
+            np.multiply(h, dk, out=self.gWy)
+            if self.gsum is not None:
+                np.add(self.gsum, self.g * st["gmask"], out=self.gsum, where=at)
+            self.g *= self.galpha                                    # alpha dE/dtheta, masked
+            np.multiply(st["vel"], st["mu"], out=st["vel"], where=at)
+            np.subtract(st["vel"], self.g, out=st["vel"], where=at)
+            np.add(st["theta"], st["vel"], out=st["theta"], where=at)
+        elif len(idx):                             # few targets on a wide axis: the same, on their columns
+            k = len(idx)
+            dk_ = dk[idx]
+            grad = np.concatenate([(self.es3[..., idx] * self.dS4[..., idx]).reshape(-1, k),
+                                   (self.do3[..., idx] * s[:, idx]).reshape(-1, k),
+                                   do[:, idx] * c[:, idx], h[:, idx] * dk_, dk_[None]])
+            grad *= self.galpha[:, idx]
+            v = st["vel"][:, idx]
+            v *= st["mu"][idx]
+            v -= grad
+            st["vel"][:, idx] = v
+            st["theta"][:, idx] = st["theta"][:, idx] + v
+        # a wrong prediction where one counts, or a right last step of the last period, ends the stream
+        ended = np.greater(C, ok, out=self.ended)
         if np.count_nonzero(ended):
-            st["periods"] -= spike & wrong           # a wrong last step does not complete its period
-            end_streams(st, ended & ~st["done"])
+            self.end_streams(r, np.flatnonzero(ended))
 
-    def next_delays(self, go):
-        """next_delays(st, go) for networks within a stream, from the block cache: the same
-        numbers, drawn DELAY_BLOCK periods at a time. (NMSD's fixed test streams, the one case
-        next_delays picks differently, have one period, so they never come here.)"""
-        st, B = self.st, DELAY_BLOCK
-        j = st["n"] - self.cn0
-        stale = go & ~(self.cfilled & (j < B) & (st["key"] == self.ckey))
-        if np.count_nonzero(stale):
-            idx = np.flatnonzero(stale)
-            n = st["n"][idx][None, :] + np.arange(B)[:, None]                # (B, k): periods n .. n+B-1
-            I = st["dset"][delay_index(st["key"][idx], n, st["dcount"][idx]), idx]
-            self.cI[:, idx] = I
-            self.ctarget[:, idx], self.clast[:, idx] = delay_targets(st, I, idx)
-            self.ckey[idx], self.cn0[idx], self.cfilled[idx] = st["key"][idx], st["n"][idx], True
-            j = st["n"] - self.cn0
-        at = (np.bitwise_and(j, B - 1), self.ftab_at)       # B is a power of 2; only go's j, in [0, B), matter
-        np.copyto(st["I"], self.cI[at], where=go)
-        np.copyto(st["target"], self.ctarget[at], where=go)
-        np.copyto(st["last"], self.clast[at], where=go)
+    def end_streams(self, r, idx):
+        """Networks idx ended a stream at step r; the next starts from the zero state at step
+        r + 1. Its first Fmin - 1 steps hold no period's end, whatever the stream, so they are
+        filled at once with what they do hold (with input spikes: nothing; GTS: its first delay
+        as input; PFG: f; a target where it trains) and the stream is laid out later, for all
+        networks whose streams ended by then together (next_streams). With input spikes even
+        what comes next (settle) waits: the quiet steps do not depend on it."""
+        st, H = self.st, self.H
+        quiet = min(self.Fmin, self.L - r)         # the steps before the stream is laid out
+        rows = slice(r + 1, r + 1 + quiet)
+        self.S[r + 1, :2 * H, idx] = 0.0
+        st["dS"][..., idx] = 0.0
+        self.pend[idx] = r
+        self.first_end = r if self.first_end is None else self.first_end
+        if self.layout == "spike_in":
+            self.right[idx], self.C_end[idx] = self.ok[idx], self.C[r, idx]
+            self.flags[:, rows, idx] = False
+            self.C[rows, idx] = 0
+            self.D[rows, idx] = 0.0
+            self.S[rows, 2 * H, idx] = 0.0
+            return
+        self.settle(r, idx, self.ok[idx], self.C[r, idx])
+        self.SP[rows, idx] = False
+        self.PB[rows, idx] = 0
+        self.A[rows, idx] = st["trainf"][idx] > 0
+        self.C[rows, idx] = ~st["done"][idx]
+        if self.layout == "spike_out":             # input I(0) through the first interval, target 0
+            self.S[rows, 2 * H, idx] = self.delays(idx, 1)[0]
+            self.D[rows, idx] = 0.0
+        else:                                      # f from the period's start
+            self.D[rows, idx] = st["ftab"][self.ar[:quiet], idx]
+
+    def next_streams(self, r):
+        """Lay out, from step r + 1, the streams of every network whose last stream ended at a
+        step up to r (settling first, with input spikes, what comes next)."""
+        st = self.st
+        idx = np.flatnonzero(self.pend >= 0)
+        at = self.pend[idx]
+        self.pend[idx] = -1
+        self.first_end = None
+        if self.layout == "spike_in":
+            self.settle(at, idx, self.right[idx], self.C_end[idx])
+        st["pos"][idx] = r - at                    # steps the next stream has run by step r + 1
+        self.lay_out(idx, r + 1)
+
+    def settle(self, at, idx, right, C):
+        """What follows the streams networks idx ended at steps `at`. After a training stream
+        comes a test; a test stream that completes all its periods is followed by the next, and
+        the last makes the network perfect (frozen from then on); a failed test returns it to
+        training, or ends it once its budget of training streams is used up. A network whose
+        weights are no longer finite after a training stream has diverged: it ends there,
+        counted as failed, and the others go on (non-finite weights give a NaN output, a wrong
+        prediction, so the stream in which they diverge ends at once)."""
+        st = self.st
+        G = self.ledger[:, idx]                    # the networks' counters, in one gather
+        j, q, periods, test_last, test_best, learned_at, diverged_at, age, n, maxp = G[:10]
+        test_periods, train_periods, tests_needed, budget = G[10:14]
+        wrong = C > 2 * right                      # C = 1 or 2 where a wrong prediction counts
+        periods[...] = self.PB[at, idx] + (self.SP[at, idx] > wrong)     # a wrong last step completes nothing
+        testing = st["testing"][idx]
+        trained = ~testing
+        ok = testing & (periods >= test_periods)
+        j += trained
+        bad = trained & ~np.isfinite(st["theta"][:, idx]).all(axis=0)
+        np.copyto(diverged_at, j, where=bad)
+        np.copyto(test_last, periods, where=testing & (q == 0))   # a test's size: its first stream's periods
+        np.maximum(test_best, test_last, out=test_best)
+        q += ok
+        q *= testing
+        perfect = ok & (q >= tests_needed)
+        np.copyto(learned_at, j, where=perfect)
+        done = bad | perfect | ((testing ^ ok) & (j >= budget))
+        testing = (trained | ok) & ~done
+        age += (at + 1) * done                     # a network done now ran at + 1 steps of this window
+        G[KEY_ROW] = stream_keys(testing, st["ktest"][idx], st["ktrain"][idx], j, q).view(np.int64)
+        np.copyto(maxp, np.where(testing, test_periods, train_periods))
+        n[...] = 0
+        periods[...] = 0
+        self.ledger[:, idx] = G
+        st["testing"][idx], st["done"][idx], st["trainf"][idx] = testing, done, ~(testing | done)
+
+    def delays(self, nets, P):
+        """Delays I (P, k) of the periods n, n + 1, ... of the streams of networks `nets`."""
+        st = self.st
+        if not self.draws:                         # every period has the set's only delay
+            return np.broadcast_to(st["dset"][0, nets], (P, len(self.net[nets])))
+        pick = delay_index(st["key"][nets], st["n"][nets] + self.ar[:P], st["dcount"][nets])
+        if self.fixed:                             # NMSD tests: the q-th delay, every possible stream in turn
+            pick = np.where(st["fixed_tests"][nets] & st["testing"][nets], st["q"][nets], pick)
+        return st["dset"][pick, self.net[nets]]
 
 
 # ----------------------------------------------------------------------------
@@ -2818,31 +2971,134 @@ def bench(cfg, iters=200, repeats=3, log=print):
     return rows
 
 
-def bench_online(steps=3000, repeats=3, log=print):
-    """One online step of Table 1's 140 networks (7 rows x 10 seeds x 2 variants) in one
-    process: from the start of training, when streams are a few steps long and some end at
-    every step, and with no stream ending (tolerance and stream length raised): the cost
-    of the step itself. Median and fastest of `repeats` runs of `steps` steps."""
-    nets = table_nets("1", {"learning": "online"})
-    log(f"online benchmark: {len(nets)} networks (Table 1), one process, {steps} steps per run, "
-        f"median and fastest of {repeats} runs")
-    log(f"{'case':<38} {'us/step':>8} {'M net-steps/s':>14} {'streams/s':>10}")
+class _Counted(np.ndarray):
+    """An array that counts the numpy calls made on it or made by numpy functions reached
+    through _CountedNumpy (ufuncs, array functions, indexing), one per call however deep."""
+    calls = depth = 0
+
+    def __array_ufunc__(self, ufunc, method, *args, **kw):
+        return _counted_call(getattr(ufunc, method), args, kw)
+
+    def __array_function__(self, func, types, args, kw):
+        return _counted_call(func, args, kw)
+
+    def __getitem__(self, index):
+        return _counted_call(np.ndarray.__getitem__, (self, index), {})
+
+    def __setitem__(self, index, value):
+        _counted_call(np.ndarray.__setitem__, (self, index, value), {})
+
+
+def _plain(a):
+    if isinstance(a, _Counted):
+        return a.view(np.ndarray)
+    if isinstance(a, (tuple, list)):
+        return type(a)(_plain(b) for b in a)
+    return {k: _plain(v) for k, v in a.items()} if isinstance(a, dict) else a
+
+
+def _counted_call(f, args, kw):
+    _Counted.calls += _Counted.depth == 0
+    _Counted.depth += 1
+    try:
+        r = f(*_plain(args), **_plain(kw))
+    finally:
+        _Counted.depth -= 1
+    if isinstance(r, tuple):
+        return tuple(x.view(_Counted) if type(x) is np.ndarray else x for x in r)
+    return r.view(_Counted) if type(r) is np.ndarray else r
+
+
+class _CountedNumpy:
+    """Stands in for a module's `np` while calls are counted: each function it hands out counts."""
+    def __init__(self, f=np):
+        self.f = f
+
+    def __call__(self, *args, **kw):
+        return _counted_call(self.f, args, kw)
+
+    def __getattr__(self, name):
+        obj = getattr(self.f, name)
+        return _CountedNumpy(obj) if callable(obj) and not isinstance(obj, type) else obj
+
+
+def online_calls(engine, nets, steps, endless):
+    """numpy calls per step of `engine` (this module or another version of it) on nets."""
+    run = engine.OnlineRun(nets)
+    if endless:
+        run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
+    saved, engine.np = engine.np, _CountedNumpy()
+    try:
+        for k in run.st:
+            run.st[k] = run.st[k].view(_Counted)
+        net = engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
+        _Counted.calls = 0
+        net.run(steps)
+        return _Counted.calls / steps
+    finally:
+        engine.np = saved
+
+
+BENCH_WIDTHS = (140, 1400, 5600)      # Table 1's 7 rows x 2 variants x 10, 100 and 400 seeds
+
+
+def load_engine(path):
+    """Another copy of this file, as a module whose online engine the benchmark can run."""
+    if not os.path.isfile(path):
+        raise ValueError(f"--bench-against {path!r}: no such file")
+    spec = importlib.util.spec_from_file_location("tcs_against", path)
+    if spec is None:
+        raise ValueError(f"--bench-against {path!r}: not a Python file")
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except Exception as e:        # any file at all may be named here: say what it is not
+        raise ValueError(f"--bench-against {path!r}: not a copy of this file ({type(e).__name__}: {e})") from None
+    if not all(hasattr(module, k) for k in ("OnlineRun", "OnlineNets", "table_nets")):
+        raise ValueError(f"--bench-against {path!r}: not a copy of this file (it has no online engine)")
+    return module
+
+
+def bench_online(against=None, rounds=5, log=print):
+    """Network-steps per second of the online step on Table 1's networks, 140, 1400 and 5600 of
+    them in one process: with no stream ending (tolerance and stream length raised: the step
+    itself), and from the start of training (streams a few steps long, some ending at every
+    step). Each run takes about the same number of network-steps; the fastest of `rounds`
+    runs is reported (other load only slows a run), with the median, and numpy calls per step.
+    With `against`, another copy of this file as a module (load_engine), its engine runs the same cases,
+    interleaved round by round with this one, and the last column is this engine's speed-up."""
+    engines = [("this", sys.modules[__name__])] + ([("against", against)] if against else [])
+    log(f"online benchmark: Table 1's networks, one process, fastest and median of {rounds} runs"
+        + (f", interleaved with the engine of {against.__file__}" if against else ""))
+    log(f"{'engine':<8} {'networks':>8} {'case':<26} {'us/step':>8} {'M net-steps/s':>14} {'median':>7} "
+        f"{'calls/step':>10}" + ("  speed-up" if against else ""))
     rows = []
-    for case, endless in (("from the start of training", False), ("no stream ending", True)):
-        times, streams = [], 0
-        for _ in range(repeats):
-            run = OnlineRun(nets)
-            if endless:
-                run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
-            net = OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
-            t0 = time.perf_counter()
-            net.run(steps)
-            times.append(time.perf_counter() - t0)
-            streams = int(run.st["j"].sum())
-        med = float(np.median(times))
-        rows.append((case, med / steps * 1e6, min(times) / steps * 1e6, len(nets) * steps / med, streams / med))
-        log(f"{case:<38} {rows[-1][1]:>8.1f} {rows[-1][3] / 1e6:>14.2f} {rows[-1][4]:>10.0f}   "
-            f"(fastest {rows[-1][2]:.1f} us/step)")
+    for width in BENCH_WIDTHS:
+        steps = max(160, 600_000 // width)
+        for case, endless in (("no stream ending", True), ("from the start of training", False)):
+            times = {name: [] for name, _ in engines}
+            for _ in range(rounds):
+                for name, engine in engines:
+                    nets = engine.table_nets("1", {"learning": "online", "seeds": tuple(range(width // 14))})
+                    run = engine.OnlineRun(nets)
+                    if endless:
+                        run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
+                    net = engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        t0 = time.perf_counter()
+                        net.run(steps)
+                        times[name].append(time.perf_counter() - t0)
+            for name, engine in engines:
+                nets = engine.table_nets("1", {"learning": "online", "seeds": tuple(range(width // 14))})
+                with np.errstate(over="ignore", invalid="ignore"):
+                    calls = online_calls(engine, nets, min(steps, 320), endless)
+                best, med = min(times[name]) / steps, float(np.median(times[name])) / steps
+                rows.append(dict(engine=name, networks=width, case=case, us_per_step=best * 1e6,
+                                 net_steps_per_s=width / best, median_net_steps_per_s=width / med,
+                                 calls_per_step=calls))
+                log(f"{name:<8} {width:>8} {case:<26} {best * 1e6:>8.1f} {width / best / 1e6:>14.2f} "
+                    f"{width / med / 1e6:>7.2f} {calls:>10.1f}"
+                    + (f"  {min(times['against']) / min(times['this']):7.2f}x" if name == "against" else ""))
     return rows
 
 
@@ -3060,9 +3316,9 @@ def explicit_fields(a):
 MODES = ("gradcheck", "bench", "report", "merge", "confirm", "load", "resume", "table")
 MODE_FLAGS = {"train": ("json", "save", "workers"), "table": ("json", "save", "workers"),
               "resume": ("json", "save", "workers"), "report": ("compare",), "merge": ("json", "save"),
-              "confirm": ("json",), "load": (), "gradcheck": (), "bench": ()}
+              "confirm": ("json",), "load": (), "gradcheck": (), "bench": ("bench_against",)}
 ONLINE_FLAGS = ("budget_minutes", "checkpoint", "checkpoint_minutes")
-OTHER_FLAGS = ("json", "save", "workers", "compare", "rows") + ONLINE_FLAGS
+OTHER_FLAGS = ("json", "save", "workers", "compare", "rows", "bench_against") + ONLINE_FLAGS
 
 
 def check_flags(a, given):
@@ -3145,8 +3401,12 @@ def main(argv=None):
     modes.add_argument("--gradcheck", action="store_true",
                        help="check BPTT against central differences for both variants; exit 1 on failure")
     modes.add_argument("--bench", action="store_true",
-                       help="time both engines: milliseconds per batch iteration for 1 and 14 models, "
-                            "microseconds per online step of Table 1's 140 networks")
+                       help="time both engines: milliseconds per batch iteration for 1 and 14 models; "
+                            "network-steps per second and numpy calls per online step of Table 1's "
+                            "networks, 140, 1400 and 5600 of them")
+    files.add_argument("--bench-against", metavar="PY",
+                       help="with --bench: also run the online cases on the engine of another copy of this "
+                            "file (e.g. from a git worktree of an earlier commit), interleaved with this one")
     modes.add_argument("--report", metavar="JSON",
                        help="print the markdown tables of any results file this program writes (a run's, "
                             "a table's, --confirm's or --merge's --json), and exit")
@@ -3257,8 +3517,12 @@ def main(argv=None):
                                               for (s, v), m in zip(members, metrics)]}))
         return 0
     if a.bench:
+        try:
+            against = a.bench_against and load_engine(a.bench_against)
+        except ValueError as e:
+            p.error(e)
         bench(cfg)
-        bench_online()
+        bench_online(against)
         return 0
     task = f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}]" if cfg.task == "msd" else row_label(cfg)
     print(f"training {len(members_of(cfg))} model(s): seeds {list(cfg.seeds)} x {list(cfg.variants)}, "
