@@ -58,7 +58,9 @@ The paper's own learning (--learning online; its Sections 2.2, 3.2, 4.1)
     peephole and vanilla networks of a seed see the same streams. A table row's budget is the
     paper's mean + 3 std training streams; a network whose weights leave the finite numbers is
     counted as diverged in its row. Every perfect network then also runs free from the zero
-    state for 100,000 periods (the long run), to see whether its solution holds.
+    state for 100,000 periods (the long run), to see whether its solution holds. A step of a
+    table's networks makes about 50 numpy calls: each stream is laid out a window of steps ahead,
+    and streams that end are taken up together (--bench counts the calls).
 
 Commands
     python timing_counting_spikes.py                      # headline: seed 4, both variants
@@ -1270,13 +1272,17 @@ class OnlineNets:
     errors (9, 11, 18), the truncated gradient (8, 10, 15-17, 24-26), a momentum step
     where a training network was given a target, then the end of its stream if it ended.
 
-    The cost of a step is numpy's overhead per call, so a step makes as few calls as it
-    can (about 50 for Table 1's networks): what a stream does on its own is laid out a
-    window of ONLINE_WINDOW steps ahead for every network at once (which steps end a
-    period, the inputs and targets, where a training target is given, which step completes
-    the stream's last period), since it changes only where a stream ends; a network whose
-    stream ends has its new stream laid out from the next step on, alone. The state after
-    a window is written back into st, so that st is a whole state between calls of run."""
+    On a table's few hundred networks a step costs numpy's overhead per call, so it makes
+    as few calls as it can (50 for Table 1's networks, 80 from the start of training, where
+    streams end at every step): what a stream does on its own is laid out a window of
+    ONLINE_WINDOW steps ahead for every network at once (which steps end a period, the inputs
+    and targets, where a training target is given, which step completes the stream's last
+    period), since that changes only where a stream ends; the networks whose streams end are
+    laid out anew together, a few steps later (end_streams). On a wider axis the arithmetic
+    counts too: where few networks get a target, only their weights take the momentum step,
+    on their own columns, and finished networks leave the axis (run). The state after a
+    window is written back into st, so that st is a whole state between calls of run; st's
+    integer counters become views of one array (self.ledger)."""
 
     def __init__(self, st, layout, cell, H, n_in, window=ONLINE_WINDOW, compact=COMPACT_BELOW,
                  sparse_from=SPARSE_FROM):
@@ -1326,6 +1332,7 @@ class OnlineNets:
         self.z, self.nz = np.empty((4 * H, M)), np.empty((4 * H, M))
         B = np.empty((5 * H + 1, M))
         self.V, self.U = B[2 * H:], np.empty((3 * H + 1, M))
+        self.Vd = self.V[:3 * H]
         self.fi, self.ff, self.i, self.f, self.aif, self.o = (B[:H], B[H:2 * H], B[2 * H:3 * H], B[3 * H:4 * H],
                                                              B[2 * H:4 * H], B[4 * H:5 * H])
         self.y, self.y1 = B[5 * H], B[5 * H:]
@@ -1345,8 +1352,10 @@ class OnlineNets:
         self.ok, self.ended = np.empty(M, bool), np.empty(M, bool)
         self.rows = [(self.S[r], self.S[r, H:2 * H], self.S[r + 1, :H], self.S[r + 1, H:2 * H],
                       self.D[r], self.A[r], self.C[r]) for r in range(W)]
-        # the gradient mask times alpha, folded once (the mask is 0/1, so the product is exact)
+        # the gradient mask times alpha, folded once (the mask is 0/1, so the product is exact);
+        # the momentum per weight (a broadcast costs as much as the product)
         self.galpha = st["gmask"] * st["alpha"]
+        self.mu, self.v = np.broadcast_to(st["mu"], th.shape).copy(), np.empty_like(th)
         self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta at every training target (the tests)
 
     def run(self, steps):
@@ -1358,9 +1367,11 @@ class OnlineNets:
             while steps > 0:
                 live = np.flatnonzero(~st["done"])
                 if len(live) < self.compact * len(st["done"]) and self.gsum is None:
-                    part = take(st, live)
-                    OnlineNets(part, self.layout, self.cell, self.H, self.n_in, self.window, self.compact).run(steps)
-                    put(st, live, part)
+                    if len(live):
+                        part = take(st, live)
+                        OnlineNets(part, self.layout, self.cell, self.H, self.n_in, self.window, self.compact,
+                                   self.sparse_from).run(steps)
+                        put(st, live, part)
                     return
                 L = min(steps, self.window)
                 self.run_window(L)
@@ -1472,7 +1483,7 @@ class OnlineNets:
         ok = np.less(T1, st["tol"], out=self.ok)
         U = self.U
         np.subtract(ONE, self.V, out=U)            # the sigmoids' derivatives: (1 - a) a
-        self.Ud *= self.V[:3 * H]
+        self.Ud *= self.Vd
         dk = self.gby
         if self.sigmoid:
             np.multiply(e, y, out=dk)
@@ -1511,8 +1522,8 @@ class OnlineNets:
             if self.gsum is not None:
                 np.add(self.gsum, self.g * st["gmask"], out=self.gsum, where=at)
             self.g *= self.galpha                                    # alpha dE/dtheta, masked
-            np.multiply(st["vel"], st["mu"], out=st["vel"], where=at)
-            np.subtract(st["vel"], self.g, out=st["vel"], where=at)
+            np.multiply(st["vel"], self.mu, out=self.v)              # (masked calls cost 3x: one is enough here)
+            np.subtract(self.v, self.g, out=st["vel"], where=at)
             np.add(st["theta"], st["vel"], out=st["theta"], where=at)
         elif len(idx):                             # few targets on a wide axis: the same, on their columns
             k = len(idx)
