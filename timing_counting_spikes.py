@@ -1300,25 +1300,25 @@ class OnlineNets:
         self.gpo, self.gWy, self.gby = g[o[1]:o[2]], g[o[2]:o[3]], g[o[3]]
         self.dS4 = st["dS"].reshape(3, H, K, M)
         # the window: S[r] = [h | c | x | 1] fed to step r; per step its target D, a training
-        # target given (A), a period's last step (SP), periods completed before it (PB), and
-        # C = 1 where a wrong prediction ends the stream, 2 where a right one does too (the
-        # last step of its last period); and the stream position after the window
+        # target given (A), a period's last step (SP), C = 1 where a wrong prediction ends the
+        # stream, 2 where a right one does too (the last step of its last period), periods
+        # completed before it (PB), and whether its prediction was right (OK); and the stream
+        # position after the window. A, SP and C are one int8 array, so that one call clears them.
         self.S = np.zeros((W + 1, K, M))
         self.S[:, K - 1] = 1.0
         self.D = np.zeros((W + 1, M))
-        self.flags = np.zeros((2, W + 1, M), bool)
-        self.A, self.SP = self.flags
-        self.C = np.zeros((W + 1, M), np.int8)
+        self.flags = np.zeros((3, W + 1, M), np.int8)
+        self.A, self.SP, self.C = self.flags[0].view(bool), self.flags[1].view(bool), self.flags[2]
+        self.OK = np.zeros((W, M), bool)
         self.PB = np.zeros((W + 1, M), np.int64)
         self.pos_end, self.n_end, self.I_end = np.zeros(M, np.int64), np.zeros(M, np.int64), np.zeros(M, np.int64)
         self.Fmin = int(st["F"].min()) if M else 1
         self.draws = bool(np.any(st["dcount"] > 1))              # otherwise every period has its set's only delay
         self.fixed = bool(np.any(st["fixed_tests"]))
-        self.net, self.ar = np.arange(M), np.arange(W + 2 + W // max(self.Fmin, 1))[:, None]
-        # streams ended and not yet laid out (end_streams): the step each ended (-1: none), the
-        # first such step, and with input spikes whether the last prediction was right, and C
+        self.net, self.ar = np.arange(M), np.arange(2 * W + 3)[:, None]   # networks; rows or periods of a window
+        # streams ended and not yet laid out (end_streams): the step each ended (-1: none), and
+        # the first such step
         self.pend, self.first_end = np.full(M, -1, np.int64), None
-        self.right, self.C_end = np.zeros(M, bool), np.zeros(M, np.int8)
         # the networks' integer counters as rows of one array, so that a stream's end gathers
         # and scatters them in one call each; st's entries become views of its rows
         self.ledger = np.array([st[k].view(np.int64) for k in LEDGER])
@@ -1349,9 +1349,9 @@ class OnlineNets:
         self.sigmoid = cell.readout == "sigmoid"
         if not self.sigmoid:
             self.e = self.gby            # a linear output unit's dE/dz_k is its error
-        self.ok, self.ended = np.empty(M, bool), np.empty(M, bool)
+        self.ended = np.empty(M, bool)
         self.rows = [(self.S[r], self.S[r, H:2 * H], self.S[r + 1, :H], self.S[r + 1, H:2 * H],
-                      self.D[r], self.A[r], self.C[r]) for r in range(W)]
+                      self.D[r], self.A[r], self.C[r], self.OK[r]) for r in range(W)]
         # the gradient mask times alpha, folded once (the mask is 0/1, so the product is exact);
         # the momentum per weight (a broadcast costs as much as the product)
         self.galpha = st["gmask"] * st["alpha"]
@@ -1440,7 +1440,7 @@ class OnlineNets:
 
     def step_at(self, r):
         st, H = self.st, self.H
-        s, c_prev, h, c, d, at, C = self.rows[r]
+        s, c_prev, h, c, d, at, C, ok = self.rows[r]
         z, nz, i, f, aif, g, o, T, y, e, T1 = (self.z, self.nz, self.i, self.f, self.aif, self.gv, self.o,
                                                self.T, self.y, self.e, self.T1)
         # forward: z = W [h(t-1) | s_c(t-1) | x | 1]; y_in, y_phi = sigmoid; g = z (paper) or tanh(z)
@@ -1480,7 +1480,7 @@ class OnlineNets:
             np.reciprocal(y, out=y)
         np.subtract(y, d, out=e)
         np.abs(e, out=T1)
-        ok = np.less(T1, st["tol"], out=self.ok)
+        np.less(T1, st["tol"], out=ok)
         U = self.U
         np.subtract(ONE, self.V, out=U)            # the sigmoids' derivatives: (1 - a) a
         self.Ud *= self.Vd
@@ -1557,13 +1557,11 @@ class OnlineNets:
         self.pend[idx] = r
         self.first_end = r if self.first_end is None else self.first_end
         if self.layout == "spike_in":
-            self.right[idx], self.C_end[idx] = self.ok[idx], self.C[r, idx]
-            self.flags[:, rows, idx] = False
-            self.C[rows, idx] = 0
+            self.flags[:, rows, idx] = 0
             self.D[rows, idx] = 0.0
             self.S[rows, 2 * H, idx] = 0.0
             return
-        self.settle(r, idx, self.ok[idx], self.C[r, idx])
+        self.settle(r, idx)
         self.SP[rows, idx] = False
         self.PB[rows, idx] = 0
         self.A[rows, idx] = st["trainf"][idx] > 0
@@ -1583,11 +1581,11 @@ class OnlineNets:
         self.pend[idx] = -1
         self.first_end = None
         if self.layout == "spike_in":
-            self.settle(at, idx, self.right[idx], self.C_end[idx])
+            self.settle(at, idx)
         st["pos"][idx] = r - at                    # steps the next stream has run by step r + 1
         self.lay_out(idx, r + 1)
 
-    def settle(self, at, idx, right, C):
+    def settle(self, at, idx):
         """What follows the streams networks idx ended at steps `at`. After a training stream
         comes a test; a test stream that completes all its periods is followed by the next, and
         the last makes the network perfect (frozen from then on); a failed test returns it to
@@ -1599,7 +1597,7 @@ class OnlineNets:
         G = self.ledger[:, idx]                    # the networks' counters, in one gather
         j, q, periods, test_last, test_best, learned_at, diverged_at, age, n, maxp = G[:10]
         test_periods, train_periods, tests_needed, budget = G[10:14]
-        wrong = C > 2 * right                      # C = 1 or 2 where a wrong prediction counts
+        wrong = self.C[at, idx] > 2 * self.OK[at, idx]      # C = 1 or 2 where a wrong prediction counts
         periods[...] = self.PB[at, idx] + (self.SP[at, idx] > wrong)     # a wrong last step completes nothing
         testing = st["testing"][idx]
         trained = ~testing

@@ -234,6 +234,23 @@ def test_every_online_table_runs_bit_for_bit_as_on_the_previous_engine(table, tm
     assert np.array_equal(a["s"][x][:, live], b["s"][x][:, live])
 
 
+@pytest.mark.parametrize("shard", ["t1c", "t1r", "gtsnf", "t3c", "t3r", "3nf"])
+def test_a_committed_checkpoint_resumes_bit_for_bit_as_on_the_previous_engine(shard, tmp_path):
+    """The unfinished networks of a shard of the online tables, from the checkpoint its run left
+    in results/ (late in training: long streams, tests), 1500 more steps on both engines."""
+    old = previous_engine(tmp_path)
+    states = []
+    for engine in (old, tcs):
+        run = engine.load_online_checkpoint(os.path.join(ROOT, "results", f"ckpt_{shard}.npz"))
+        with np.errstate(over="ignore", invalid="ignore"):
+            run.advance(1500, None, 1)
+        states.append(run.st)
+    a, b = states
+    assert (~a["done"]).any()
+    for name in OUTCOMES:
+        assert np.array_equal(a[name], b[name]), name
+
+
 def test_a_step_of_table_1s_networks_makes_few_numpy_calls():
     """The call count the benchmark reports, checked: at most 60 numpy calls per step with no
     stream ending and 90 from the start of training, for Table 1's 140 networks."""
