@@ -1561,11 +1561,11 @@ class OnlineNets:
             self.D[rows, idx] = 0.0
             self.S[rows, 2 * H, idx] = 0.0
             return
-        self.settle(r, idx)
-        self.SP[rows, idx] = False
+        train, done = self.settle(r, idx, keys=self.draws)       # without draws a key is used by nothing yet
+        self.flags[:, rows, idx] = 0
+        self.A[rows, idx] = train
+        self.C[rows, idx] = ~done
         self.PB[rows, idx] = 0
-        self.A[rows, idx] = st["trainf"][idx] > 0
-        self.C[rows, idx] = ~st["done"][idx]
         if self.layout == "spike_out":             # input I(0) through the first interval, target 0
             self.S[rows, 2 * H, idx] = self.delays(idx, 1)[0]
             self.D[rows, idx] = 0.0
@@ -1582,13 +1582,17 @@ class OnlineNets:
         self.first_end = None
         if self.layout == "spike_in":
             self.settle(at, idx)
+        elif not self.draws:                       # the keys end_streams left to this point
+            st["key"][idx] = stream_keys(st["testing"][idx], st["ktest"][idx], st["ktrain"][idx], st["j"][idx],
+                                         st["q"][idx])
         st["pos"][idx] = r - at                    # steps the next stream has run by step r + 1
         self.lay_out(idx, r + 1)
 
-    def settle(self, at, idx):
-        """What follows the streams networks idx ended at steps `at`. After a training stream
-        comes a test; a test stream that completes all its periods is followed by the next, and
-        the last makes the network perfect (frozen from then on); a failed test returns it to
+    def settle(self, at, idx, keys=True):
+        """What follows the streams networks idx ended at steps `at`; returns whether each next
+        trains, and whether it is done (with keys, also its next stream's key). After a training
+        stream comes a test; a test stream that completes all its periods is followed by the next,
+        and the last makes the network perfect (frozen from then on); a failed test returns it to
         training, or ends it once its budget of training streams is used up. A network whose
         weights are no longer finite after a training stream has diverged: it ends there,
         counted as failed, and the others go on (non-finite weights give a NaN output, a wrong
@@ -1614,12 +1618,15 @@ class OnlineNets:
         done = bad | perfect | ((testing ^ ok) & (j >= budget))
         testing = (trained | ok) & ~done
         age += (at + 1) * done                     # a network done now ran at + 1 steps of this window
-        G[KEY_ROW] = stream_keys(testing, st["ktest"][idx], st["ktrain"][idx], j, q).view(np.int64)
+        if keys:
+            G[KEY_ROW] = stream_keys(testing, st["ktest"][idx], st["ktrain"][idx], j, q).view(np.int64)
         np.copyto(maxp, np.where(testing, test_periods, train_periods))
         n[...] = 0
         periods[...] = 0
         self.ledger[:, idx] = G
-        st["testing"][idx], st["done"][idx], st["trainf"][idx] = testing, done, ~(testing | done)
+        train = ~(testing | done)
+        st["testing"][idx], st["done"][idx], st["trainf"][idx] = testing, done, train
+        return train, done
 
     def delays(self, nets, P):
         """Delays I (P, k) of the periods n, n + 1, ... of the streams of networks `nets`."""
