@@ -1422,7 +1422,7 @@ class OnlineNets:
         last = sp & (per >= st["maxp"][nets] - 1) & live
         if self.layout == "spike_in":              # input spikes; at a spike the target is the delay
             self.S[rows, 2 * H, nets] = sp
-            self.D[rows, nets] = sp * (Ir / st["scale"][nets])
+            self.D[rows, nets] = sp * delay_targets(st, Ir, nets)[0]
             self.C[rows, nets] = (sp & live).view(np.int8) + last
             self.A[rows, nets] = sp & (st["trainf"][nets] > 0)
         else:
