@@ -3537,9 +3537,8 @@ def main(argv=None):
             against = a.bench_against and load_engine(a.bench_against)
         except ValueError as e:
             p.error(e)
-        bench(cfg)
-        bench_online(against)
-        return 0
+        _, code = interruptible(lambda: (bench(cfg), bench_online(against)), lambda: "benchmark interrupted")
+        return code or 0
     task = f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}]" if cfg.task == "msd" else row_label(cfg)
     print(f"training {len(members_of(cfg))} model(s): seeds {list(cfg.seeds)} x {list(cfg.variants)}, "
           f"{task}, {cfg.cell} cell, H={cfg.hidden}, {cfg.iters} iterations of batch {cfg.batch}, "
