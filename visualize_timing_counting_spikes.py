@@ -448,7 +448,7 @@ def paper_figure(cfg, P, results, tests, periods=4):
         ax.set_title(f"{NAMES[m['variant']]}, seed {m['seed']}: "
                      + (f"perfect after {m['streams']} streams" if perfect else
                         f"not perfect ({m['final']['periods']:.0f} test periods)" if "final" in m else
-                        f"not perfect (best test stream: {m['test_best']} periods)"), fontsize=10)
+                        f"not perfect (best test stream: {m['test_best']} period{'' if m['test_best'] == 1 else 's'})"), fontsize=10)
         ax.set_ylabel("target / output")
         outside_legend(ax)
         ax = axes[1, col]
