@@ -1252,12 +1252,21 @@ def start_streams(st, go):
     st["dS"] *= keep
     np.copyto(st["maxp"], np.where(testing, st["test_periods"], st["train_periods"]), where=go)
     st["trainf"][:] = ~(testing | st["done"])
-    pick = np.where(st["fixed_tests"] & testing, st["q"], delay_index(st["key"], st["n"], st["dcount"]))
-    I = st["dset"][pick, np.arange(len(pick))]
+    I = period_delays(st, slice(None), st["n"])
     target, last = delay_targets(st, I)
     np.copyto(st["I"], I, where=go)
     np.copyto(st["target"], target, where=go)
     np.copyto(st["last"], last, where=go)
+
+
+def period_delays(st, nets, n, fixed=True):
+    """Delays I of periods n (broadcast against the networks) of the streams of networks `nets`
+    (a slice or indices): a hash of the stream's key and period; NMSD tests (fixed: there may be
+    some on the axis) take the q-th delay of the set, every possible stream in turn."""
+    pick = delay_index(st["key"][nets], n, st["dcount"][nets])
+    if fixed:
+        pick = np.where(st["fixed_tests"][nets] & st["testing"][nets], st["q"][nets], pick)
+    return st["dset"][pick, np.arange(len(st["F"]))[nets]]
 
 
 def delay_targets(st, I, nets=slice(None)):
@@ -1408,6 +1417,7 @@ class OnlineNets:
         I = self.delays(nets, P)
         length = st["F"][nets] + I
         end = np.cumsum(length, axis=0) - (st["pos"][nets] + 1)                # (P, k) rows of periods' last steps
+        start = end - length + 1                                                # and of their first
         sp = np.zeros((R, k), bool)
         inside = end < R
         sp[end[inside], np.nonzero(inside)[1]] = True
@@ -1432,11 +1442,10 @@ class OnlineNets:
                 self.S[rows, 2 * H, nets] = Ir
                 self.D[rows, nets] = sp
             else:                                  # no input; target f(t mod F)
-                start = end - length + 1
                 self.D[rows, nets] = st["ftab"][self.ar[:R] - start[cnt, col], net]
         self.I_end[nets] = Ir[-1]
         self.n_end[nets] = n0 + cnt[-1]
-        self.pos_end[nets] = R - 1 - (end - length + 1)[cnt[-1], col]
+        self.pos_end[nets] = R - 1 - start[cnt[-1], col]
 
     def step_at(self, r):
         st, H = self.st, self.H
@@ -1556,13 +1565,12 @@ class OnlineNets:
         st["dS"][..., idx] = 0.0
         self.pend[idx] = r
         self.first_end = r if self.first_end is None else self.first_end
+        self.flags[:, rows, idx] = 0
         if self.layout == "spike_in":
-            self.flags[:, rows, idx] = 0
             self.D[rows, idx] = 0.0
             self.S[rows, 2 * H, idx] = 0.0
             return
         train, done = self.settle(r, idx, keys=self.draws)       # without draws a key is used by nothing yet
-        self.flags[:, rows, idx] = 0
         self.A[rows, idx] = train
         self.C[rows, idx] = ~done
         self.PB[rows, idx] = 0
@@ -1633,10 +1641,7 @@ class OnlineNets:
         st = self.st
         if not self.draws:                         # every period has the set's only delay
             return np.broadcast_to(st["dset"][0, nets], (P, len(self.net[nets])))
-        pick = delay_index(st["key"][nets], st["n"][nets] + self.ar[:P], st["dcount"][nets])
-        if self.fixed:                             # NMSD tests: the q-th delay, every possible stream in turn
-            pick = np.where(st["fixed_tests"][nets] & st["testing"][nets], st["q"][nets], pick)
-        return st["dset"][pick, self.net[nets]]
+        return period_delays(st, nets, st["n"][nets] + self.ar[:P], self.fixed)
 
 
 # ----------------------------------------------------------------------------
@@ -3038,11 +3043,18 @@ class _CountedNumpy:
         return _CountedNumpy(obj) if callable(obj) and not isinstance(obj, type) else obj
 
 
-def online_calls(engine, nets, steps, endless):
-    """numpy calls per step of `engine` (this module or another version of it) on nets."""
+def bench_run(engine, nets, endless):
+    """An online run of `engine` (this module or another version of it) on nets; endless: no
+    stream ever ends (tolerance and stream length raised), so that a step is the step itself."""
     run = engine.OnlineRun(nets)
     if endless:
         run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
+    return run
+
+
+def online_calls(engine, nets, steps, endless):
+    """numpy calls per step of `engine` (this module or another version of it) on nets."""
+    run = bench_run(engine, nets, endless)
     saved, engine.np = engine.np, _CountedNumpy()
     try:
         for k in run.st:
@@ -3091,23 +3103,21 @@ def bench_online(against=None, rounds=5, log=print):
     rows = []
     for width in BENCH_WIDTHS:
         steps = max(160, 600_000 // width)
+        nets = {name: engine.table_nets("1", {"learning": "online", "seeds": tuple(range(width // 14))})
+                for name, engine in engines}
         for case, endless in (("no stream ending", True), ("from the start of training", False)):
             times = {name: [] for name, _ in engines}
             for _ in range(rounds):
                 for name, engine in engines:
-                    nets = engine.table_nets("1", {"learning": "online", "seeds": tuple(range(width // 14))})
-                    run = engine.OnlineRun(nets)
-                    if endless:
-                        run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
+                    run = bench_run(engine, nets[name], endless)
                     net = engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
                     with np.errstate(over="ignore", invalid="ignore"):
                         t0 = time.perf_counter()
                         net.run(steps)
                         times[name].append(time.perf_counter() - t0)
             for name, engine in engines:
-                nets = engine.table_nets("1", {"learning": "online", "seeds": tuple(range(width // 14))})
                 with np.errstate(over="ignore", invalid="ignore"):
-                    calls = online_calls(engine, nets, min(steps, 320), endless)
+                    calls = online_calls(engine, nets[name], min(steps, 320), endless)
                 best, med = min(times[name]) / steps, float(np.median(times[name])) / steps
                 rows.append(dict(engine=name, networks=width, case=case, us_per_step=best * 1e6,
                                  net_steps_per_s=width / best, median_net_steps_per_s=width / med,
