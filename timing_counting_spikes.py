@@ -105,6 +105,7 @@ Deliberately left out
 import argparse
 import dataclasses
 import importlib.util
+import itertools
 import json
 import math
 import multiprocessing
@@ -1111,6 +1112,7 @@ def fresh_streams(cfg, seed, purpose, j, n):
     return task.streams(cfg, I, int(np.max(np.sum(cfg.F + I, axis=1))))
 
 
+LAYOUTS = ("spike_in", "spike_out", "func")      # a stream's lay-out: spikes in, spikes out, or a function out
 LAYOUT_OF = {"nmsd": "spike_in", "cmsd": "spike_in", "gts": "spike_out", "pfg": "func"}
 MOMENTUM_OF = {"nmsd": 0.99, "pfg": 0.99, "gts": 0.999, "cmsd": 0.9999}     # the paper's, Section 4.1
 ONLINE_WINDOW = 32       # steps of every network's streams the online step lays out at once
@@ -1172,7 +1174,7 @@ def grad_mask(H, n_in, peep, forget):
 
 def online_state(nets):
     """The whole state of an online run, one dict of arrays with the network axis last.
-    nets: [(cfg, seed, variant)], one layout, cell, hidden size and output unit for all;
+    nets: [(cfg, seed, variant)], one cell kind, hidden size and number of inputs for all;
     each network's cfg.budget caps its training streams. A network starts from
     init_member's weights, as in batch learning."""
     cfg0 = nets[0][0]
@@ -1215,11 +1217,64 @@ def online_state(nets):
           "test_best": np.zeros(M, np.int64), "test_last": np.zeros(M, np.int64),
           "age": np.zeros(M, np.int64)}
     st["vel"] = np.zeros_like(st["theta"])
+    st.update(family(nets))
     for k, (c, _, _) in enumerate(nets):
         if c.task == "pfg":
             st["ftab"][:c.F, k] = PFG.FUNCS[c.func](np.arange(c.F) / c.F)
     start_streams(st, np.ones(M, bool))
     return st
+
+
+def family(nets):
+    """What each network [(cfg, seed, variant)] of an online state does differently, as data:
+    its streams' lay-out (an index into LAYOUTS), a linear output unit, a forget gate."""
+    return {"lay": np.array([LAYOUTS.index(LAYOUT_OF[c.task]) for c, _, _ in nets], np.int8),
+            "linear": np.array([c.readout == "linear" for c, _, _ in nets]),
+            "forget": np.array([c.forget for c, _, _ in nets])}
+
+
+def input_rows(H, n_in, wide):
+    """The rows of a network's state [h | s_c | x | 1] (n_in inputs) in a state of `wide` inputs."""
+    return np.r_[0:2 * H + n_in, 2 * H + wide]
+
+
+def resize_inputs(st, H, n_in, wide):
+    """The state of networks with n_in inputs as one with `wide` inputs, or back (wide < n_in).
+    An input a network does not have is a row of zeros in its state, weights, their momentum
+    and partials, and its gradient mask: every sum over the state then adds only exact zeros,
+    so the network steps as it would alone."""
+    K, K2 = online_layout(H, n_in)[0], online_layout(H, wide)[0]
+    rows = input_rows(H, min(n_in, wide), max(n_in, wide))
+
+    def resize(a, axis):                      # a's state axis from K rows to K2
+        if wide < n_in:
+            return np.take(a, rows, axis=axis)
+        new = np.zeros(a.shape[:axis] + (K2,) + a.shape[axis + 1:], a.dtype)
+        new[(slice(None),) * axis + (rows,)] = a
+        return new
+    out = dict(st)
+    for name in ("theta", "gmask", "vel"):    # W (4H, K) first, then p_o, W_y, b_y
+        a = st[name]
+        out[name] = np.concatenate([resize(a[:4 * H * K].reshape(4 * H, K, -1), 1).reshape(4 * H * K2, -1),
+                                    a[4 * H * K:]])
+    out["s"], out["dS"] = resize(st["s"], 0), resize(st["dS"], 1)
+    return out
+
+
+def join_states(parts, H):
+    """One online state from several, the network axis joined: each widened to the most inputs
+    any has (resize_inputs), its tables of delays and of f padded with zeros (its own count of
+    delays and its F say how much of them it reads)."""
+    n_ins = [len(p["s"]) - 2 * H - 1 for p in parts]
+    parts = [resize_inputs(p, H, n, max(n_ins)) for p, n in zip(parts, n_ins)]
+    out = {}
+    for name in parts[0]:
+        rows = max(len(p[name]) for p in parts) if name in ("dset", "ftab") else None
+        out[name] = np.concatenate([p[name] if rows is None else
+                                    np.concatenate([p[name], np.zeros((rows - len(p[name]),) + p[name].shape[1:],
+                                                                      p[name].dtype)])
+                                    for p in parts], axis=-1)
+    return out
 
 
 def take(st, idx):
@@ -1293,15 +1348,27 @@ class OnlineNets:
     window is written back into st, so that st is a whole state between calls of run; st's
     integer counters become views of one array (self.ledger)."""
 
-    def __init__(self, st, layout, cell, H, n_in, window=ONLINE_WINDOW, compact=COMPACT_BELOW,
-                 sparse_from=SPARSE_FROM):
-        self.st, self.layout, self.cell, self.H, self.n_in = st, layout, cell, H, n_in
+    def __init__(self, st, kind, H, n_in, window=ONLINE_WINDOW, compact=COMPACT_BELOW, sparse_from=SPARSE_FROM):
+        self.st, self.kind, self.H, self.n_in = st, kind, H, n_in
         self.window, self.compact, self.sparse_from = window, compact, sparse_from
         K, sizes = online_layout(H, n_in)
-        M, W = st["theta"].shape[1], window
-        o = np.cumsum((0,) + sizes)
-        th = st["theta"]
-        self.g = g = np.zeros_like(th)
+        (P, M), W, R3 = st["theta"].shape, window, 3 * H * K
+        self.off = o = np.cumsum((0,) + sizes)          # where theta's pieces begin
+        self.K, self.R3 = K, R3
+        # What a network's momentum step reads lies in its column of two arrays, so that the
+        # few networks given a target on a wide axis gather it in two calls: par = [theta | v |
+        # alpha * mask | mu] (the mask is 0/1, so the product is exact), and gx = [dE/dtheta,
+        # whose last row is dE/dz_k | dS | e_s | delta_out]; st's theta, v and dS become views.
+        self.par = np.empty((4, P, M))
+        self.par[0], self.par[1], self.par[3] = st["theta"], st["vel"], st["mu"]
+        np.multiply(st["gmask"], st["alpha"], out=self.par[2])
+        self.gx = np.empty((P + R3 + 2 * H, M))
+        self.gx[P:P + R3] = st["dS"].reshape(R3, M)
+        st["theta"], st["vel"], st["dS"] = self.par[0], self.par[1], self.gx[P:P + R3].reshape(st["dS"].shape)
+        th, self.galpha, self.mu = self.par[0], self.par[2], self.par[3]
+        self.g = g = self.gx[:P]
+        self.gxk = self.gx[P - 1:]
+        self.es, self.do = self.gx[P + R3:P + R3 + H], self.gx[P + R3 + H:]
         self.W = th[:o[1]].reshape(4 * H, K, M)
         self.po, self.Wy, self.by = th[o[1]:o[2]], th[o[2]:o[3]], th[o[3]]
         self.gW3 = g[:3 * H * K].reshape(3, H, K, M)           # i, f, g rows of dE/dW
@@ -1349,22 +1416,27 @@ class OnlineNets:
             self.U[2 * H:3 * H], self.U[3 * H]
         self.nzif, self.nzo, self.zg = self.nz[:2 * H], self.nz[3 * H:], self.z[2 * H:3 * H]
         self.f3, self.fac4 = self.f[:, None, :], B[:3 * H].reshape(3, H, 1, M)
-        self.modern = cell.kind == "modern"
+        self.modern = kind == "modern"
+        # what the networks do differently (family): the lay-outs on the axis; a forget gate
+        # (None: every network has one, True: none has, else where not); a sigmoid output unit
+        # (on some networks or all; self.lin marks the linear ones where both are on the axis)
+        self.lays = [(name, c) for c, name in enumerate(LAYOUTS) if np.any(st["lay"] == c)]
+        self.nof = None if st["forget"].all() else True if not st["forget"].any() else ~st["forget"]
+        self.sigmoid = not st["linear"].all()
+        self.lin = st["linear"] if self.sigmoid and st["linear"].any() else None
         self.gv = np.empty((H, M)) if self.modern else self.zg                     # g = tanh(z_g) or z_g
-        self.T, self.dh, self.es, self.do = (np.empty((H, M)) for _ in range(4))
+        self.T, self.dh = np.empty((H, M)), np.empty((H, M))
         self.sq = np.empty((H, M)) if self.modern else None                          # h(s_c) = tanh(s_c) or s_c
         self.es3, self.do3 = self.es[:, None, :], self.do[:, None, :]
         self.e, self.T1 = np.empty(M), np.empty(M)
-        self.sigmoid = cell.readout == "sigmoid"
         if not self.sigmoid:
             self.e = self.gby            # a linear output unit's dE/dz_k is its error
+        self.ys = np.empty(M) if self.lin is not None else self.y                 # the sigmoid's output
         self.ended = np.empty(M, bool)
         self.rows = [(self.S[r], self.S[r, H:2 * H], self.S[r + 1, :H], self.S[r + 1, H:2 * H],
                       self.D[r], self.A[r], self.C[r], self.OK[r]) for r in range(W)]
-        # the gradient mask times alpha, folded once (the mask is 0/1, so the product is exact);
-        # the momentum per weight (a broadcast costs as much as the product)
-        self.galpha = st["gmask"] * st["alpha"]
-        self.mu, self.v = np.broadcast_to(st["mu"], th.shape).copy(), np.empty_like(th)
+        self.S2 = [self.S[r:r + 2].reshape(2 * K, M) for r in range(W)]     # [s | h | s_c | x | 1] of step r
+        self.v = np.empty_like(th)
         self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta at every training target (the tests)
 
     def run(self, steps):
@@ -1378,7 +1450,7 @@ class OnlineNets:
                 if len(live) < self.compact * len(st["done"]) and self.gsum is None:
                     if len(live):
                         part = take(st, live)
-                        OnlineNets(part, self.layout, self.cell, self.H, self.n_in, self.window, self.compact,
+                        OnlineNets(part, self.kind, self.H, self.n_in, self.window, self.compact,
                                    self.sparse_from).run(steps)
                         put(st, live, part)
                     return
@@ -1411,8 +1483,7 @@ class OnlineNets:
         period, periods completed, stream key and flags), as if no prediction were wrong."""
         st, H, R = self.st, self.H, self.L + 1 - r0
         P = R // self.Fmin + 2                    # periods enough to pass step L (each lasts >= F steps)
-        net = self.net[nets]
-        k = len(net)
+        k = len(self.net[nets])
         n0 = st["n"][nets]
         I = self.delays(nets, P)
         length = st["F"][nets] + I
@@ -1430,19 +1501,23 @@ class OnlineNets:
         self.SP[rows, nets] = sp
         self.PB[rows, nets] = per
         last = sp & (per >= st["maxp"][nets] - 1) & live
-        if self.layout == "spike_in":              # input spikes; at a spike the target is the delay
-            self.S[rows, 2 * H, nets] = sp
-            self.D[rows, nets] = sp * delay_targets(st, Ir, nets)[0]
-            self.C[rows, nets] = (sp & live).view(np.int8) + last
-            self.A[rows, nets] = sp & (st["trainf"][nets] > 0)
-        else:
-            self.C[rows, nets] = live.view(np.int8) + last
-            self.A[rows, nets] = st["trainf"][nets] > 0
-            if self.layout == "spike_out":         # input I(n) through its interval; target: the spike train
-                self.S[rows, 2 * H, nets] = Ir
-                self.D[rows, nets] = sp
+        for layout, sel, grp in self.split(nets):
+            sp_, Ir_, last_, live_ = (sp, Ir, last, live) if sel is None else (sp[:, sel], Ir[:, sel], last[:, sel],
+                                                                                   live[sel])
+            if layout == "spike_in":               # input spikes; at a spike the target is the delay
+                self.S[rows, 2 * H, grp] = sp_
+                self.D[rows, grp] = sp_ * delay_targets(st, Ir_, grp)[0]
+                self.C[rows, grp] = (sp_ & live_).view(np.int8) + last_
+                self.A[rows, grp] = sp_ & (st["trainf"][grp] > 0)
+                continue
+            self.C[rows, grp] = live_.view(np.int8) + last_
+            self.A[rows, grp] = st["trainf"][grp] > 0
+            if layout == "spike_out":              # input I(n) through its interval; target: the spike train
+                self.S[rows, 2 * H, grp] = Ir_
+                self.D[rows, grp] = sp_
             else:                                  # no input; target f(t mod F)
-                self.D[rows, nets] = st["ftab"][self.ar[:R] - start[cnt, col], net]
+                at = self.ar[:R] - start[cnt, col]
+                self.D[rows, grp] = st["ftab"][at if sel is None else at[:, sel], self.net[grp]]
         self.I_end[nets] = Ir[-1]
         self.n_end[nets] = n0 + cnt[-1]
         self.pos_end[nets] = R - 1 - start[cnt[-1], col]
@@ -1459,8 +1534,10 @@ class OnlineNets:
         np.exp(self.nzif, out=aif)
         aif += ONE
         np.reciprocal(aif, out=aif)
-        if not self.cell.forget:
+        if self.nof is True:                       # no forget gate: y_phi = 1
             f[...] = 1.0
+        elif self.nof is not None:
+            np.copyto(f, ONE, where=self.nof)
         if self.modern:
             np.tanh(self.zg, out=g)
         # s_c = y_phi s_c(t-1) + y_in g (4); y_out = sigmoid(z_out + p_o s_c) (21); y_c = y_out h(s_c) (5)
@@ -1483,10 +1560,13 @@ class OnlineNets:
             np.add.reduce(T, axis=0, out=y)
         y += self.by
         if self.sigmoid:
-            np.negative(y, out=y)
-            np.exp(y, out=y)
-            y += ONE
-            np.reciprocal(y, out=y)
+            ys = self.ys
+            np.negative(y, out=ys)
+            np.exp(ys, out=ys)
+            ys += ONE
+            np.reciprocal(ys, out=ys)
+            if self.lin is not None:               # linear output units keep y
+                np.copyto(y, ys, where=~self.lin)
         np.subtract(y, d, out=e)
         np.abs(e, out=T1)
         np.less(T1, st["tol"], out=ok)
@@ -1497,6 +1577,8 @@ class OnlineNets:
         if self.sigmoid:
             np.multiply(e, y, out=dk)
             dk *= self.uy
+            if self.lin is not None:
+                np.copyto(dk, e, where=self.lin)
         dh = np.multiply(self.Wy, dk, out=self.dh)              # (H, M) the error at the cell output
         # RTRL partials (12-14, 22-23): dS = y_phi dS + [g f_in', s_c(t-1) f_phi', y_in g'] x state
         np.multiply(self.ui, g, out=self.fi)
@@ -1535,21 +1617,34 @@ class OnlineNets:
             np.subtract(self.v, self.g, out=st["vel"], where=at)
             np.add(st["theta"], st["vel"], out=st["theta"], where=at)
         elif len(idx):                             # few targets on a wide axis: the same, on their columns
-            k = len(idx)
-            dk_ = dk[idx]
-            grad = np.concatenate([(self.es3[..., idx] * self.dS4[..., idx]).reshape(-1, k),
-                                   (self.do3[..., idx] * s[:, idx]).reshape(-1, k),
-                                   do[:, idx] * c[:, idx], h[:, idx] * dk_, dk_[None]])
-            grad *= self.galpha[:, idx]
-            v = st["vel"][:, idx]
-            v *= st["mu"][idx]
-            v -= grad
-            st["vel"][:, idx] = v
-            st["theta"][:, idx] = st["theta"][:, idx] + v
+            K, R3, off = self.K, self.R3, self.off
+            X = np.take(self.gxk, idx, axis=1)                   # (1 + 3HK + 2H, k) [dE/dz_k | dS | e_s | delta_out]
+            Y = np.take(self.S2[r], idx, axis=1)                 # (2K, k) [s | h | s_c | ...]
+            Z = np.take(self.par, idx, axis=2)                   # (4, P, k) [theta | v | alpha * mask | mu]
+            grad = np.empty_like(Z[0])
+            np.multiply(X[1 + R3:1 + R3 + H, None], X[1:1 + R3].reshape(3, H, K, -1),
+                        out=grad[:R3].reshape(3, H, K, -1))
+            np.multiply(X[-H:, None], Y[:K], out=grad[R3:off[1]].reshape(H, K, -1))
+            np.multiply(X[-H:], Y[K + H:K + 2 * H], out=grad[off[1]:off[2]])
+            np.multiply(Y[K:K + H], X[0], out=grad[off[2]:off[3]])
+            grad[-1] = X[0]
+            grad *= Z[2]                           # then the momentum step, as above
+            Z[1] *= Z[3]
+            Z[1] -= grad
+            Z[0] += Z[1]
+            self.par[:2, :, idx] = Z[:2]
         # a wrong prediction where one counts, or a right last step of the last period, ends the stream
         ended = np.greater(C, ok, out=self.ended)
         if np.count_nonzero(ended):
             self.end_streams(r, np.flatnonzero(ended))
+
+    def split(self, nets):
+        """[(layout, sel, nets')]: for each lay-out on the axis, which of the networks `nets` (a
+        slice or indices) have it: at positions sel of nets (None: all of them), networks nets'."""
+        if len(self.lays) == 1:
+            return [(self.lays[0][0], None, nets)]
+        lay, net = self.st["lay"][nets], self.net[nets]
+        return [(name, sel, net[sel]) for name, c in self.lays for sel in [np.flatnonzero(lay == c)] if len(sel)]
 
     def end_streams(self, r, idx):
         """Networks idx ended a stream at step r; the next starts from the zero state at step
@@ -1566,19 +1661,20 @@ class OnlineNets:
         self.pend[idx] = r
         self.first_end = r if self.first_end is None else self.first_end
         self.flags[:, rows, idx] = 0
-        if self.layout == "spike_in":
-            self.D[rows, idx] = 0.0
-            self.S[rows, 2 * H, idx] = 0.0
-            return
-        train, done = self.settle(r, idx, keys=self.draws)       # without draws a key is used by nothing yet
-        self.A[rows, idx] = train
-        self.C[rows, idx] = ~done
-        self.PB[rows, idx] = 0
-        if self.layout == "spike_out":             # input I(0) through the first interval, target 0
-            self.S[rows, 2 * H, idx] = self.delays(idx, 1)[0]
-            self.D[rows, idx] = 0.0
-        else:                                      # f from the period's start
-            self.D[rows, idx] = st["ftab"][self.ar[:quiet], idx]
+        for layout, _, grp in self.split(idx):
+            if layout == "spike_in":
+                self.D[rows, grp] = 0.0
+                self.S[rows, 2 * H, grp] = 0.0
+                continue
+            train, done = self.settle(r, grp, keys=self.draws)       # without draws a key is used by nothing yet
+            self.A[rows, grp] = train
+            self.C[rows, grp] = ~done
+            self.PB[rows, grp] = 0
+            if layout == "spike_out":              # input I(0) through the first interval, target 0
+                self.S[rows, 2 * H, grp] = self.delays(grp, 1)[0]
+                self.D[rows, grp] = 0.0
+            else:                                  # f from the period's start
+                self.D[rows, grp] = st["ftab"][self.ar[:quiet], grp]
 
     def next_streams(self, r):
         """Lay out, from step r + 1, the streams of every network whose last stream ended at a
@@ -1588,11 +1684,12 @@ class OnlineNets:
         at = self.pend[idx]
         self.pend[idx] = -1
         self.first_end = None
-        if self.layout == "spike_in":
-            self.settle(at, idx)
-        elif not self.draws:                       # the keys end_streams left to this point
-            st["key"][idx] = stream_keys(st["testing"][idx], st["ktest"][idx], st["ktrain"][idx], st["j"][idx],
-                                         st["q"][idx])
+        for layout, sel, grp in self.split(idx):
+            if layout == "spike_in":
+                self.settle(at if sel is None else at[sel], grp)
+            elif not self.draws:                   # the keys end_streams left to this point
+                st["key"][grp] = stream_keys(st["testing"][grp], st["ktest"][grp], st["ktrain"][grp], st["j"][grp],
+                                             st["q"][grp])
         st["pos"][idx] = r - at                    # steps the next stream has run by step r + 1
         self.lay_out(idx, r + 1)
 
@@ -1879,27 +1976,58 @@ CHECKPOINT_MINUTES = 5.0          # wall clock between checkpoints of a run give
 
 
 class OnlineRun:
-    """nets [(row, cfg, seed, variant)] of one task family; its state and progress; a budget in
-    training streams per network (its cfg.budget) and, if minutes, in wall clock for the whole run."""
+    """nets [(row, cfg, seed, variant)] of one cell kind and size, of any tasks, on one axis;
+    their state and progress; a budget in training streams per network (its cfg.budget) and, if
+    minutes, in wall clock for the whole run. table: the table the rows are of (or None), or for
+    several tables on one axis [[name, count]], the networks of each in turn."""
 
     def __init__(self, nets, table=None, st=None, steps=0, seconds=0.0, minutes=None):
         self.nets, self.table, self.steps, self.seconds = nets, table, steps, seconds
         self.minutes, self.workers = minutes, 1          # workers: of the last train_online call
         cfg0 = nets[0][1]
-        self.layout, self.cell, self.H, self.n_in = (LAYOUT_OF[cfg0.task], cell_of(cfg0), cfg0.hidden,
-                                                     TASKS[cfg0.task].n_in)
+        self.kind, self.H = cfg0.cell, cfg0.hidden
+        self.n_in = max(TASKS[c.task].n_in for _, c, _, _ in nets)      # networks with fewer: resize_inputs
         for _, c, _, _ in nets:
-            if (LAYOUT_OF[c.task], cell_of(c), c.hidden) != (self.layout, self.cell, self.H):
-                raise ValueError("one online run holds networks of one task family, cell and size; "
+            if (c.cell, c.hidden) != (self.kind, self.H):
+                raise ValueError("one online run holds networks of one cell kind and size; "
                                  f"{row_label(c)} differs from {row_label(cfg0)}")
-        self.st = online_state([(c, s, v) for _, c, s, v in nets]) if st is None else st
+        if st is None:                 # each run of networks with as many inputs set up on its own, then joined
+            groups = [list(g) for _, g in itertools.groupby(nets, lambda n: TASKS[n[1].task].n_in)]
+            parts = [online_state([(c, s, v) for _, c, s, v in g]) for g in groups]
+            st = parts[0] if len(parts) == 1 else join_states(parts, self.H)
+        self.st = st
+
+    def online_nets(self, **kw):
+        """An OnlineNets stepping this run's state."""
+        return OnlineNets(self.st, self.kind, self.H, self.n_in, **kw)
+
+    def tables(self):
+        """[(table, its networks' positions)]: the one table (or None), or each of several."""
+        if not isinstance(self.table, list):
+            return [(self.table, slice(None))]
+        ends = np.cumsum([0] + [count for _, count in self.table])
+        return [(name, slice(a, b)) for (name, _), a, b in zip(self.table, ends, ends[1:])]
+
+    def split(self):
+        """The run of several tables as one run per table, its networks' states cut back to their
+        own inputs and the wall clock shared out by network-steps; a run of one table: itself."""
+        if not isinstance(self.table, list):
+            return [self]
+        out, steps = [], max(int(self.st["age"].sum()), 1)
+        for name, at in self.tables():
+            nets = self.nets[at]
+            st = resize_inputs(take(self.st, at), self.H, self.n_in, max(TASKS[c.task].n_in for _, c, _, _ in nets))
+            run = OnlineRun(nets, name, st, self.steps, self.seconds * int(st["age"].sum()) / steps, self.minutes)
+            run.workers = self.workers
+            out.append(run)
+        return out
 
     def advance(self, steps, pool, workers):
         """steps more steps of every unfinished network, dealt to `workers` shards; returns
         the networks that diverged in them."""
         live = np.flatnonzero(~self.st["done"])
         shards = [live[w::workers] for w in range(workers) if len(live[w::workers])]
-        jobs = [(take(self.st, idx), self.layout, self.cell, self.H, self.n_in, steps) for idx in shards]
+        jobs = [(take(self.st, idx), self.kind, self.H, self.n_in, steps) for idx in shards]
         parts = map(_online_segment, jobs) if pool is None else pool.map(_online_segment, jobs)
         for idx, part in zip(shards, parts):
             put(self.st, idx, part)
@@ -1929,8 +2057,8 @@ class OnlineRun:
 
 
 def _online_segment(job):
-    st, layout, cell, H, n_in, steps = job
-    OnlineNets(st, layout, cell, H, n_in).run(steps)
+    st, kind, H, n_in, steps = job
+    OnlineNets(st, kind, H, n_in).run(steps)
     return st
 
 
@@ -2136,7 +2264,10 @@ def load_online_checkpoint(path):
         kind = npz_kind(path)
         raise ValueError(f"{path!r} is {kind}, not an online checkpoint" if kind else
                          f"{path!r} is not an online checkpoint written by --checkpoint ({type(e).__name__})")
-    fresh = online_state([(c, s, v) for _, c, s, v in nets[:1]])
+    for k, v in family([(c, s, v) for _, c, s, v in nets]).items():
+        st.setdefault(k, v)                    # checkpoints from before tables shared an axis: derived from nets
+    widest = max(nets, key=lambda n: TASKS[n[1].task].n_in)
+    fresh = online_state([widest[1:]])
     if set(st) != set(fresh) or any(st[k].dtype != fresh[k].dtype or st[k].shape[:-1] != fresh[k].shape[:-1]
                                     or st[k].shape[-1] != len(nets) for k in ("theta", "s", "dS", "j")):
         raise ValueError(f"checkpoint {path!r}: its arrays do not match its networks (damaged or foreign file)")
@@ -2565,6 +2696,7 @@ TABLES["gtsnf"] = {"title": "Figure 7 rows F=10 without forget gate (paper: neve
                    "rows": [_row("gts", {"vanilla": NEVER, "peep": NEVER}, F=10, delays=d, forget=False)
                             for d in ((0,), (0, 1), (0, 1, 2))]}
 BUDGET_FROM = {"3nf": "3", "gtsnf": "gts"}     # tables without a count of their own take the budget of these
+ONLINE_TABLES = ("1", "2", "gts", "3", "gtsnf", "3nf")     # --table all: the paper's, on one axis
 
 
 def paper_mean_std(text):
@@ -3052,6 +3184,14 @@ def bench_run(engine, nets, endless):
     return run
 
 
+def engine_nets(engine, run):
+    """The OnlineNets of a run of `engine`; copies of this file from before several tables
+    could share an axis take the run's one task family as arguments."""
+    if hasattr(run, "online_nets"):
+        return run.online_nets()
+    return engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
+
+
 def online_calls(engine, nets, steps, endless):
     """numpy calls per step of `engine` (this module or another version of it) on nets."""
     run = bench_run(engine, nets, endless)
@@ -3059,7 +3199,7 @@ def online_calls(engine, nets, steps, endless):
     try:
         for k in run.st:
             run.st[k] = run.st[k].view(_Counted)
-        net = engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
+        net = engine_nets(engine, run)
         _Counted.calls = 0
         net.run(steps)
         return _Counted.calls / steps
@@ -3110,7 +3250,7 @@ def bench_online(against=None, rounds=5, log=print):
             for _ in range(rounds):
                 for name, engine in engines:
                     run = bench_run(engine, nets[name], endless)
-                    net = engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
+                    net = engine_nets(engine, run)
                     with np.errstate(over="ignore", invalid="ignore"):
                         t0 = time.perf_counter()
                         net.run(steps)
@@ -3372,6 +3512,15 @@ def check_flags(a, given):
                 raise ValueError(f"{flag(n1)} and {flag(n2)} both name {p1!r}; give each file its own path")
 
 
+def table_names(text):
+    """--table: a table's name, several joined by commas, or all (ONLINE_TABLES)."""
+    names = list(ONLINE_TABLES) if text == "all" else text.split(",")
+    if any(n not in TABLES for n in names) or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: give one of {', '.join(TABLES)}, several of them joined by "
+                                         "commas, or all")
+    return names
+
+
 def table_nets_from_args(name, given, rows=None):
     """table_nets with the flags given on the command line over every row's recipe;
     ValueError for a flag that a row sets itself or that no row's run would read."""
@@ -3409,13 +3558,15 @@ def main(argv=None):
     add_config_args(p)
     modes = p.add_argument_group("modes (give at most one; without one, the flags above train)")
     files = p.add_argument_group("processes and files")
-    modes.add_argument("--table", choices=list(TABLES),
+    modes.add_argument("--table", type=table_names, metavar="NAME",
                        help="reproduce one of the paper's tables (1, 2, 3; gts = the table of its Figure 7; "
                             "3nf, gtsnf = their F = 10 rows without forget gate; recipe = the rows the batch "
                             "recipe was chosen on; probe = the rows the gate biases were chosen on, three "
                             "readings each, online only) with the recipe of the learning mode, ten seeds per row and "
                             "variant; other flags given (e.g. --learning online, --grad, --seeds) change the "
-                            "recipe for every row; --json writes the results")
+                            "recipe for every row; --json writes the results. With --learning online, several "
+                            "joined by commas (e.g. 1,gts) or all (" + ",".join(ONLINE_TABLES) + ") run on one "
+                            "axis, a results file each: put {table} in --json and --save")
     files.add_argument("--workers", type=positive_int,
                        help="processes to deal the models to; results do not depend on it "
                             f"(default: one per CPU core, here {os.cpu_count() or 1})")
@@ -3507,6 +3658,10 @@ def main(argv=None):
             cfg, P, members = load_checkpoint(a.load)
         else:
             if a.table:             # every row with the flags given over the recipe (run_table trains them)
+                if len(a.table) > 1:
+                    raise ValueError(f"--table {','.join(a.table)}: several tables run together with "
+                                     "--learning online only; give one")
+                a.table = a.table[0]
                 table_nets_from_args(a.table, given)
             else:
                 cfg = config_from_args(a)
@@ -3613,36 +3768,53 @@ def merge_main(p, a):
     return 0
 
 
+def table_path(path, table):
+    """A --json or --save path for one table of a run ({table} in it replaced by the name)."""
+    return path if table is None else path.replace("{table}", table)
+
+
 def online_main(p, a, given):
-    """--learning online: train a row (or a table's rows) with the paper's algorithm."""
+    """--learning online: train a row, or the rows of one table or of several on one axis,
+    with the paper's algorithm."""
     try:
         if a.resume:                # check_flags: no settings given, the run continues as saved
             run = load_online_checkpoint(a.resume)
             run.minutes = a.budget_minutes or run.minutes       # a new wall-clock budget may be given
         else:
             if a.table:
-                nets = table_nets_from_args(a.table, given, a.rows)
+                if len(a.table) > 1 and a.rows:
+                    raise ValueError("--rows picks rows of one table; give one --table")
+                per = [(name, table_nets_from_args(name, given, a.rows)) for name in a.table]
+                nets = [n for _, ns in per for n in ns]
+                table = a.table[0] if len(per) == 1 else [[name, len(ns)] for name, ns in per]
             else:
                 cfg = config_from_args(a)
                 cfg.validate()
-                nets = [(0, cfg, s, v) for s, v in members_of(cfg)]
-            run = OnlineRun(nets, a.table, minutes=a.budget_minutes)
-        for path in (a.json, a.save, a.checkpoint):
+                nets, table = [(0, cfg, s, v) for s, v in members_of(cfg)], None
+            run = OnlineRun(nets, table, minutes=a.budget_minutes)
+        tables = [name for name, _ in run.tables()]
+        for name in ("json", "save"):
+            path = getattr(a, name)
+            if path and len(tables) > 1 and "{table}" not in path:
+                raise ValueError(f"{flag(name)} {path!r}: a run of several tables writes a file for each; "
+                                 "put {table} in the path, e.g. results/online_table{table}.json")
+        for path in [table_path(x, t) for x in (a.json, a.save) if x for t in tables] + [a.checkpoint]:
             if path:
                 check_output_path(path)
     except ValueError as e:
         p.error(e)
     ckpt = a.checkpoint or a.resume
-    rows = sorted({r for r, _, _, _ in run.nets})
+    rows = {(t, r) for t, at in run.tables() for r, _, _, _ in run.nets[at]}
     budgets = sorted({c.budget for _, c, _, _ in run.nets})
-    print(f"online learning: {len(run.nets)} networks ({len(rows)} row(s) x seeds x variants), budget "
+    print(f"online learning: {len(run.nets)} networks ({len(rows)} row(s)"
+          + (f" of tables {', '.join(tables)}" if len(tables) > 1 else "") + " x seeds x variants), budget "
           f"{budgets[0]}" + (f"-{budgets[-1]}" if len(budgets) > 1 else "") + " training streams per network"
           + (f" or {run.minutes} min" if run.minutes else "")
           + f", {min(a.workers, len(run.nets))} process(es)" + (f", resuming at step {run.steps}" if a.resume else ""),
           flush=True)
     def work():
         train_online(run, a.workers, run.minutes, ckpt, a.checkpoint_minutes)
-        return online_results(run)
+        return [(part, online_results(part)) for part in run.split()]
     kept = (lambda: f"{ckpt} holds the run as last saved" if ckpt and os.path.exists(ckpt) else "nothing written")
     try:
         done, code = interruptible(work, lambda: f"interrupted at step {run.steps}; {kept()}")
@@ -3650,21 +3822,23 @@ def online_main(p, a, given):
         p.exit(3, f"{p.prog}: {e}\n")
     if code:
         return code
-    members, P = done
-    doc = online_doc(run, members)
-    print(online_markdown(doc))
-    print(f"{run.steps} steps in {run.seconds:.0f}s" + ("" if doc["finished"] else "; some networks unfinished"))
+    for part, (members, P) in done:
+        doc = online_doc(part, members)
+        print(online_markdown(doc))
+        if a.json:
+            write_json(table_path(a.json, part.table), doc)
+            print(f"wrote {table_path(a.json, part.table)}")
+        if a.save:
+            rows = sorted({r for r, _, _, _ in part.nets})
+            save_table_params(table_path(a.save, part.table),
+                              [{n: v[[k for k, net in enumerate(part.nets) if net[0] == r]] for n, v in P.items()}
+                               for r in rows])
+            print(f"wrote {table_path(a.save, part.table)}")
+    print(f"{run.steps} steps in {run.seconds:.0f}s" + ("" if run.st["done"].all() else "; some networks unfinished"))
     print(machine_line())
     if ckpt:
         save_online_checkpoint(ckpt, run)
         print(f"wrote {ckpt}")
-    if a.json:
-        write_json(a.json, doc)
-        print(f"wrote {a.json}")
-    if a.save:
-        save_table_params(a.save, [{n: v[[k for k, net in enumerate(run.nets) if net[0] == r]] for n, v in P.items()}
-                                   for r in rows])
-        print(f"wrote {a.save}")
     return 0
 
 

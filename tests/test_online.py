@@ -34,7 +34,7 @@ def budgeted(nets, budget):
 
 
 def nets_of(st, cfg, **kw):
-    return tcs.OnlineNets(st, tcs.LAYOUT_OF[cfg.task], tcs.cell_of(cfg), cfg.hidden, tcs.TASKS[cfg.task].n_in, **kw)
+    return tcs.OnlineNets(st, cfg.cell, cfg.hidden, tcs.TASKS[cfg.task].n_in, **kw)
 
 
 CASES = [("gts", dict(F=5, delays=(0, 1, 2))), ("cmsd", dict(F=4, delays=(0, 1, 2))),
@@ -220,7 +220,7 @@ def test_every_online_table_runs_bit_for_bit_as_on_the_previous_engine(table, tm
     for engine in (old, tcs):
         run = engine.OnlineRun(engine.table_nets(table, {"learning": "online", "seeds": (0,)}))
         with np.errstate(over="ignore", invalid="ignore"):
-            engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in).run(2000)
+            tcs.engine_nets(engine, run).run(2000)
         states.append(run.st)
     a, b = states
     assert a["j"].sum() > 5 * len(a["j"])                    # many streams ended and began
@@ -354,6 +354,44 @@ def test_run_split_into_segments_and_shards_and_resumed_equals_one_go(tmp_path):
         assert np.array_equal(one.st[name], three.st[name]), name
 
 
+FAMILIES = {"spikes in, sigmoid": [online("nmsd", F=5, delays=(0, 1, 2)), online("cmsd", F=4, delays=(0, 1, 2))],
+            "spikes in, linear": [online("nmsd", F=4, delays=(0, 1), readout="linear")],
+            "spikes out": [online("gts", F=5, delays=(0, 1, 2)), online("gts", F=4, delays=(0,), forget=False)],
+            "f out, no input": [online("pfg", F=6, func="tri"), online("pfg", F=5, func="rect", forget=False)]}
+
+
+def test_several_tables_on_one_axis_step_as_each_alone(tmp_path):
+    """Networks of every lay-out, output unit, forget gate and number of inputs on one axis
+    (workers, compaction and the sparse weight step at work; budgets that run out at different
+    times), saved and resumed: each family's networks end bit for bit where they do on an axis
+    of their own, and the run cut back into one run per family is exactly that."""
+    parts = {name: [(r, dataclasses.replace(c, budget=b), s, v) for r, c in enumerate(rows) for b in (4, 300)
+                    for s in (0, 1) for v in tcs.VARIANTS] for name, rows in FAMILIES.items()}
+    alone = []
+    for nets in parts.values():
+        run = tcs.OnlineRun(nets)
+        excite(run)
+        run.online_nets(compact=0.0, sparse_from=10 ** 9).run(1500)
+        alone.append(run)
+    both = tcs.OnlineRun([n for nets in parts.values() for n in nets], [[name, len(n)] for name, n in parts.items()])
+    assert both.n_in == 1 and len(both.st["s"]) == 2 * 2 + 1 + 1
+    excite(both)
+    both.advance(600, None, 2)
+    tcs.save_online_checkpoint(str(tmp_path / "c.npz"), both)
+    both = tcs.load_online_checkpoint(str(tmp_path / "c.npz"))
+    both.online_nets(sparse_from=0).run(900)
+    done = both.st["done"]
+    assert len(done) // 4 < done.sum() < len(done)          # the axis emptied below compaction's mark
+    for run, part, (name, _) in zip(alone, both.split(), both.table):
+        assert part.table == name and part.nets == run.nets and part.n_in == run.n_in
+        live = ~run.st["done"]
+        assert set(part.st) == set(run.st)
+        for key in run.st:
+            same = slice(None) if key in OUTCOMES else live
+            a, b = run.st[key], part.st[key][:len(run.st[key])] if key in ("ftab", "dset") else part.st[key]
+            assert np.array_equal(a[..., same], b[..., same], equal_nan=True), (name, key)
+
+
 def test_workers_do_not_change_online_results():
     nets = mixed_run()
     runs = []
@@ -440,6 +478,27 @@ def test_merge_of_shards_by_rows_and_seeds_keeps_every_networks_weights(tmp_path
     assert not os.path.exists(tmp_path / "x.json") and not os.path.exists(tmp_path / "x.npz")
 
 
+def test_cli_runs_several_tables_on_one_axis_into_a_file_each(tmp_path):
+    """--table 1,3nf: one run, resumed from its checkpoint; a results file per table whose
+    networks are those of the table run alone (budgets of 2 training streams)."""
+    common = ["--learning", "online", "--seeds", "0", "--budget", "2", "--workers", "2"]
+    r = cli("--table", "1,3nf", *common, "--json", str(tmp_path / "t{table}.json"), "--checkpoint",
+            str(tmp_path / "c.npz"))
+    assert r.returncode == 0 and "20 networks (10 row(s) of tables 1, 3nf" in r.stdout, r.stderr
+    r = cli("--resume", str(tmp_path / "c.npz"), "--json", str(tmp_path / "r{table}.json"), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    r = cli("--table", "3nf", *common, "--json", str(tmp_path / "alone.json"))
+    assert r.returncode == 0, r.stderr
+    alone = json.load(open(tmp_path / "alone.json"))
+    for name, rows in (("1", 7), ("3nf", 3)):
+        for prefix in "tr":
+            doc = json.load(open(tmp_path / f"{prefix}{name}.json"))
+            assert doc["table"] == name and len(doc["rows"]) == rows and doc["finished"]
+    for prefix in "tr":
+        doc = json.load(open(tmp_path / f"{prefix}3nf.json"))
+        assert [r["members"] for r in doc["rows"]] == [r["members"] for r in alone["rows"]]
+
+
 def test_resume_keeps_the_wall_clock_budget_of_the_run(tmp_path):
     """A run stopped by --budget-minutes stays stopped on --resume (its budget is in the
     checkpoint, and the resumed run counts the time already spent); a new one extends it."""
@@ -462,6 +521,10 @@ def test_resume_keeps_the_wall_clock_budget_of_the_run(tmp_path):
     (["--task", "gts", "--learning", "online", "--rows", "1"], "--rows has no effect with training"),
     (["--table", "gts", "--learning", "online", "--rows", "9"], "has rows 1-7, not 9"),
     (["--merge", "x.json"], "--json PATH"),
+    (["--table", "1,3nf", "--learning", "online", "--json", "x.json"], "put {table} in the path"),
+    (["--table", "all", "--learning", "online", "--rows", "1"], "--rows picks rows of one table"),
+    (["--table", "all"], "several tables run together with --learning online only"),
+    (["--table", "1,1", "--learning", "online"], "'1,1': give one of"),
 ])
 def test_cli_rejects_bad_online_input_in_one_line(args, needle):
     r = cli(*args)

@@ -373,7 +373,7 @@ def test_cli_trains_a_paper_task_and_prints_its_table(tmp_path):
     (["--task", "cmsd", "--delays", "1,1"], "delays [1, 1] must be distinct"),
     (["--task", "gts", "--F", "1"], "F = 1 must be an integer >= 2"),
     (["--stop-on-error", "yes"], "--stop-on-error has no effect with --task msd"),
-    (["--table", "9"], "invalid choice: '9'"),
+    (["--table", "9"], "'9': give one of 1, gts, 3"),
     (["--table", "3", "--func", "tri"], "--table 3 sets --F, --delays, --func, --task per row; drop --func"),
     (["--table", "1", "--lr", "0"], "'0' must be > 0"),
 ])
