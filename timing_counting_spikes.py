@@ -1661,16 +1661,19 @@ class OnlineNets:
         self.pend[idx] = r
         self.first_end = r if self.first_end is None else self.first_end
         self.flags[:, rows, idx] = 0
-        for layout, _, grp in self.split(idx):
+        groups = self.split(idx)
+        now = [grp for layout, _, grp in groups if layout != "spike_in"]
+        if now:                                    # settled together, whatever their lay-out
+            now = now[0] if len(now) == 1 else np.concatenate(now)
+            train, done = self.settle(r, now, keys=self.draws)       # without draws a key is used by nothing yet
+            self.A[rows, now] = train
+            self.C[rows, now] = ~done
+            self.PB[rows, now] = 0
+        for layout, _, grp in groups:
             if layout == "spike_in":
                 self.D[rows, grp] = 0.0
                 self.S[rows, 2 * H, grp] = 0.0
-                continue
-            train, done = self.settle(r, grp, keys=self.draws)       # without draws a key is used by nothing yet
-            self.A[rows, grp] = train
-            self.C[rows, grp] = ~done
-            self.PB[rows, grp] = 0
-            if layout == "spike_out":              # input I(0) through the first interval, target 0
+            elif layout == "spike_out":            # input I(0) through the first interval, target 0
                 self.S[rows, 2 * H, grp] = self.delays(grp, 1)[0]
                 self.D[rows, grp] = 0.0
             else:                                  # f from the period's start
@@ -3192,6 +3195,15 @@ def engine_nets(engine, run):
     return engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
 
 
+def bench_seconds(engine, nets, steps, endless):
+    """Seconds of `steps` steps of an online run of `engine` on nets (bench_run)."""
+    net = engine_nets(engine, bench_run(engine, nets, endless))
+    with np.errstate(over="ignore", invalid="ignore"):
+        t0 = time.perf_counter()
+        net.run(steps)
+        return time.perf_counter() - t0
+
+
 def online_calls(engine, nets, steps, endless):
     """numpy calls per step of `engine` (this module or another version of it) on nets."""
     run = bench_run(engine, nets, endless)
@@ -3228,43 +3240,52 @@ def load_engine(path):
 
 
 def bench_online(against=None, rounds=5, log=print):
-    """Network-steps per second of the online step on Table 1's networks, 140, 1400 and 5600 of
-    them in one process: with no stream ending (tolerance and stream length raised: the step
-    itself), and from the start of training (streams a few steps long, some ending at every
-    step). Each run takes about the same number of network-steps; the fastest of `rounds`
-    runs is reported (other load only slows a run), with the median, and numpy calls per step.
-    With `against`, another copy of this file as a module (load_engine), its engine runs the same cases,
-    interleaved round by round with this one, and the last column is this engine's speed-up."""
+    """Network-steps per second of the online step in one process: on Table 1's networks, 140,
+    1400 and 5600 of them, and on the paper's online tables at ten seeds (ONLINE_TABLES, 900
+    networks), each table on an axis of its own one after another, or all on one axis (--table
+    all; this engine only). Each case runs with no stream ending (tolerance and stream length
+    raised: the step itself) and from the start of training (streams a few steps long, some
+    ending at every step); each run takes about the same number of network-steps. The fastest
+    of `rounds` runs is reported (other load only slows a run), with the median, and numpy calls
+    per step. With `against`, another copy of this file as a module (load_engine), its engine
+    runs the same cases, interleaved round by round with this one; the last column is this
+    engine's speed-up."""
     engines = [("this", sys.modules[__name__])] + ([("against", against)] if against else [])
-    log(f"online benchmark: Table 1's networks, one process, fastest and median of {rounds} runs"
+    log(f"online benchmark: one process, fastest and median of {rounds} runs"
         + (f", interleaved with the engine of {against.__file__}" if against else ""))
-    log(f"{'engine':<8} {'networks':>8} {'case':<26} {'us/step':>8} {'M net-steps/s':>14} {'median':>7} "
+    log(f"{'engine':<8} {'networks':>8} {'case':<46} {'us/step':>8} {'M net-steps/s':>14} {'median':>7} "
         f"{'calls/step':>10}" + ("  speed-up" if against else ""))
-    rows = []
-    for width in BENCH_WIDTHS:
+    # per setup: its networks and its runs (engine, label, groups of networks each on an axis of its own),
+    # interleaved round by round
+    table1 = [(width, [(name, engine, "Table 1", [engine.table_nets("1", {"learning": "online",
+                                                                           "seeds": tuple(range(width // 14))})])
+                       for name, engine in engines]) for width in BENCH_WIDTHS]
+    apart = {name: [engine.table_nets(t, {"learning": "online"}) for t in ONLINE_TABLES] for name, engine in engines}
+    tables = (sum(map(len, apart["this"])), [(name, engine, "tables apart", apart[name]) for name, engine in engines]
+              + [("this", engines[0][1], "tables on one axis", [sum(apart["this"], [])])])
+    rows, best = [], {}
+    for width, runs in table1 + [tables]:
         steps = max(160, 600_000 // width)
-        nets = {name: engine.table_nets("1", {"learning": "online", "seeds": tuple(range(width // 14))})
-                for name, engine in engines}
         for case, endless in (("no stream ending", True), ("from the start of training", False)):
-            times = {name: [] for name, _ in engines}
+            times = [[] for _ in runs]
             for _ in range(rounds):
-                for name, engine in engines:
-                    run = bench_run(engine, nets[name], endless)
-                    net = engine_nets(engine, run)
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        t0 = time.perf_counter()
-                        net.run(steps)
-                        times[name].append(time.perf_counter() - t0)
-            for name, engine in engines:
+                for (name, engine, label, groups), t in zip(runs, times):
+                    t.append(sum(bench_seconds(engine, nets, steps, endless) for nets in groups))
+            for (name, engine, label, groups), t in zip(runs, times):
                 with np.errstate(over="ignore", invalid="ignore"):
-                    calls = online_calls(engine, nets[name], min(steps, 320), endless)
-                best, med = min(times[name]) / steps, float(np.median(times[name])) / steps
-                rows.append(dict(engine=name, networks=width, case=case, us_per_step=best * 1e6,
-                                 net_steps_per_s=width / best, median_net_steps_per_s=width / med,
-                                 calls_per_step=calls))
-                log(f"{name:<8} {width:>8} {case:<26} {best * 1e6:>8.1f} {width / best / 1e6:>14.2f} "
+                    calls = sum(online_calls(engine, nets, min(steps, 320), endless) for nets in groups)
+                b, med = min(t) / steps, float(np.median(t)) / steps
+                best[label, case, name] = b
+                rows.append(dict(engine=name, networks=width, case=f"{label}, {case}", us_per_step=b * 1e6,
+                                 net_steps_per_s=width / b, median_net_steps_per_s=width / med, calls_per_step=calls))
+                log(f"{name:<8} {width:>8} {label + ', ' + case:<46} {b * 1e6:>8.1f} {width / b / 1e6:>14.2f} "
                     f"{width / med / 1e6:>7.2f} {calls:>10.1f}"
-                    + (f"  {min(times['against']) / min(times['this']):7.2f}x" if name == "against" else ""))
+                    + (f"  {b / best[label, case, 'this']:7.2f}x" if name == "against" else ""))
+    for case in ("no stream ending", "from the start of training"):
+        one = best["tables on one axis", case, "this"]
+        log(f"tables on one axis, {case}: {best['tables apart', case, 'this'] / one:.2f}x the network-steps/s of "
+            "this engine's tables apart" + (f", {best['tables apart', case, 'against'] / one:.2f}x the other engine's"
+                                            if against else ""))
     return rows
 
 
