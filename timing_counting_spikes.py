@@ -53,8 +53,9 @@ The paper's own learning (--learning online; its Sections 2.2, 3.2, 4.1)
     after 100 periods; after each one the weights are frozen for a free-running test on fresh
     streams, and a network that passes them all is perfect. Its reported solutions are also
     run on 100 further fresh streams (the confirmation). All networks of a table (rows x seeds
-    x variants) step together on one network axis, each with its own stream state, task
-    parameters and momentum; streams are counter-based hashes of (seed, stream, period), so the
+    x variants), or of several tables (--table all), step together on one network axis, each
+    with its own stream state, task, output unit, forget gate and momentum (a network without
+    an input has a row of zeros for it); streams are counter-based hashes of (seed, stream, period), so the
     peephole and vanilla networks of a seed see the same streams. A table row's budget is the
     paper's mean + 3 std training streams; a network whose weights leave the finite numbers is
     counted as diverged in its row. Every perfect network then also runs free from the zero
@@ -69,6 +70,8 @@ Commands
     python timing_counting_spikes.py --task pfg --func tri   # a paper task, the tables' recipe
     python timing_counting_spikes.py --table 3 --json results/table3.json    # the paper's Table 3
     python timing_counting_spikes.py --table gts --learning online --budget-minutes 10   # its algorithm
+    python timing_counting_spikes.py --table all --learning online --json 'results/online_table{table}.json'
+                                                          # every online table on one axis, a file each
     python timing_counting_spikes.py --gradcheck          # exits 1 above tolerance
     python timing_counting_spikes.py --bench              # both engines' speed
     A flag the chosen run would not read (--T with a paper task, --lr with online learning,
