@@ -1072,12 +1072,16 @@ _GOLD = np.uint64(0x9E3779B97F4A7C15)
 MAX_TEST_STREAMS = 1 << 16                                # stream (j, q) is numbered j * this + q
 
 
+_MIX = tuple(np.array(c, np.uint64) for c in (30, 0xBF58476D1CE4E5B9, 27, 0x94D049BB133111EB, 31))   # 0-d: faster
+
+
 def mix64(z):
     """splitmix64's finaliser: a well-mixed uint64 from a uint64 (arithmetic mod 2^64)."""
+    s30, m1, s27, m2, s31 = _MIX
     z = np.atleast_1d(z)                       # arrays wrap silently; numpy scalars would warn
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    z = (z ^ (z >> s30)) * m1
+    z = (z ^ (z >> s27)) * m2
+    return z ^ (z >> s31)
 
 
 def seed_key(seed, purpose):
