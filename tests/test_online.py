@@ -479,17 +479,20 @@ def test_merge_of_shards_by_rows_and_seeds_keeps_every_networks_weights(tmp_path
 
 
 def test_cli_runs_several_tables_on_one_axis_into_a_file_each(tmp_path):
-    """--table 1,3nf: one run, resumed from its checkpoint; a results file per table whose
-    networks are those of the table run alone (budgets of 2 training streams)."""
+    """--table 1,3nf: one run, resumed from its checkpoint; a results file and a weights file per
+    table whose networks are those of the table run alone (budgets of 2 training streams)."""
     common = ["--learning", "online", "--seeds", "0", "--budget", "2", "--workers", "2"]
-    r = cli("--table", "1,3nf", *common, "--json", str(tmp_path / "t{table}.json"), "--checkpoint",
-            str(tmp_path / "c.npz"))
+    r = cli("--table", "1,3nf", *common, "--json", str(tmp_path / "t{table}.json"), "--save",
+            str(tmp_path / "t{table}.npz"), "--checkpoint", str(tmp_path / "c.npz"))
     assert r.returncode == 0 and "20 networks (10 row(s) of tables 1, 3nf" in r.stdout, r.stderr
     r = cli("--resume", str(tmp_path / "c.npz"), "--json", str(tmp_path / "r{table}.json"), "--workers", "1")
     assert r.returncode == 0, r.stderr
-    r = cli("--table", "3nf", *common, "--json", str(tmp_path / "alone.json"))
+    r = cli("--table", "3nf", *common, "--json", str(tmp_path / "alone.json"), "--save", str(tmp_path / "alone.npz"))
     assert r.returncode == 0, r.stderr
     alone = json.load(open(tmp_path / "alone.json"))
+    for a, b in zip(tcs.load_table_params(str(tmp_path / "alone.npz"), alone),
+                    tcs.load_table_params(str(tmp_path / "t3nf.npz"), json.load(open(tmp_path / "t3nf.json")))):
+        assert all(np.array_equal(a[n], b[n]) for n in a)       # the weights cut back to no input
     for name, rows in (("1", 7), ("3nf", 3)):
         for prefix in "tr":
             doc = json.load(open(tmp_path / f"{prefix}{name}.json"))
