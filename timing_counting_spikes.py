@@ -55,13 +55,13 @@ The paper's own learning (--learning online; its Sections 2.2, 3.2, 4.1)
     run on 100 further fresh streams (the confirmation). All networks of a table (rows x seeds
     x variants), or of several tables (--table all), step together on one network axis, each
     with its own stream state, task, output unit, forget gate and momentum (a network without
-    an input has a row of zeros for it); streams are counter-based hashes of (seed, stream, period), so the
-    peephole and vanilla networks of a seed see the same streams. A table row's budget is the
-    paper's mean + 3 std training streams; a network whose weights leave the finite numbers is
-    counted as diverged in its row. Every perfect network then also runs free from the zero
-    state for 100,000 periods (the long run), to see whether its solution holds. A step of a
-    table's networks makes about 50 numpy calls: each stream is laid out a window of steps ahead,
-    and streams that end are taken up together (--bench counts the calls).
+    an input has a row of zeros for it); streams are counter-based hashes of (seed, stream,
+    period), so the peephole and vanilla networks of a seed see the same streams. A table
+    row's budget is the paper's mean + 3 std training streams; a network whose weights leave
+    the finite numbers is counted as diverged in its row. Every perfect network then also runs
+    free from the zero state for 100,000 periods (the long run), to see whether its solution
+    holds. A step of a table's networks makes about 50 numpy calls: each stream is laid out a
+    window of steps ahead, and streams that end are taken up together (--bench counts the calls).
 
 Commands
     python timing_counting_spikes.py                      # headline: seed 4, both variants
@@ -1351,7 +1351,9 @@ class OnlineNets:
     period), since that changes only where a stream ends; the networks whose streams end are
     laid out anew together, a few steps later (end_streams). On a wider axis the arithmetic
     counts too: where few networks get a target, only their weights take the momentum step,
-    on their own columns, and finished networks leave the axis (run). The state after a
+    on their own columns, and finished networks leave the axis (run). Networks of several
+    tables may share the axis: each one's lay-out, output unit and forget gate are data in st
+    (family), and the steps that differ take each kind of network in turn. The state after a
     window is written back into st, so that st is a whole state between calls of run; st's
     integer counters become views of one array (self.ledger)."""
 
@@ -1363,9 +1365,10 @@ class OnlineNets:
         self.off = o = np.cumsum((0,) + sizes)          # where theta's pieces begin
         self.K, self.R3 = K, R3
         # What a network's momentum step reads lies in its column of two arrays, so that the
-        # few networks given a target on a wide axis gather it in two calls: par = [theta | v |
-        # alpha * mask | mu] (the mask is 0/1, so the product is exact), and gx = [dE/dtheta,
-        # whose last row is dE/dz_k | dS | e_s | delta_out]; st's theta, v and dS become views.
+        # few networks given a target on a wide axis gather it in two calls (and the state from
+        # the window in a third): par = [theta | v | alpha * mask | mu] (the mask is 0/1, so the
+        # product is exact), and gx = [dE/dtheta, whose last row is dE/dz_k | dS | e_s |
+        # delta_out], of which gxk is what the gradient is made of; st's theta, v and dS become views.
         self.par = np.empty((4, P, M))
         self.par[0], self.par[1], self.par[3] = st["theta"], st["vel"], st["mu"]
         np.multiply(st["gmask"], st["alpha"], out=self.par[2])
