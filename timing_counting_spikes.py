@@ -3855,6 +3855,8 @@ def online_main(p, a, given):
         return code
     for part, (members, P) in done:
         doc = online_doc(part, members)
+        if len(done) > 1:
+            print(f"\n{doc['title']}")
         print(online_markdown(doc))
         if a.json:
             write_json(table_path(a.json, part.table), doc)
