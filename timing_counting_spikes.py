@@ -3205,18 +3205,35 @@ def engine_nets(engine, run):
     return engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
 
 
-def bench_seconds(engine, nets, steps, endless):
-    """Seconds of `steps` steps of an online run of `engine` on nets (bench_run)."""
-    net = engine_nets(engine, bench_run(engine, nets, endless))
+def late_run(engine, paths):
+    """The unfinished networks of the online runs saved at checkpoint `paths`, all on one axis,
+    as a run of `engine`: the step late in training (joined only by this engine)."""
+    runs = [engine.load_online_checkpoint(p) for p in paths]
+    parts = [take(r.st, np.flatnonzero(~r.st["done"])) for r in runs]
+    run = max(runs, key=lambda r: r.n_in)
+    run.st = parts[0] if len(parts) == 1 else join_states(parts, run.H)
+    return run
+
+
+def bench_source(engine, source, endless):
+    """A fresh run of `engine` for the benchmark: of networks (a list: bench_run), or late in
+    training (a tuple of checkpoint paths: late_run)."""
+    return late_run(engine, source) if isinstance(source, tuple) else bench_run(engine, source, endless)
+
+
+def bench_seconds(engine, source, steps, endless):
+    """Seconds of `steps` steps of an online run of `engine` (bench_source)."""
+    net = engine_nets(engine, bench_source(engine, source, endless))
     with np.errstate(over="ignore", invalid="ignore"):
         t0 = time.perf_counter()
         net.run(steps)
         return time.perf_counter() - t0
 
 
-def online_calls(engine, nets, steps, endless):
-    """numpy calls per step of `engine` (this module or another version of it) on nets."""
-    run = bench_run(engine, nets, endless)
+def online_calls(engine, source, steps, endless):
+    """numpy calls per step of `engine` (this module or another version of it) on networks or
+    checkpoints (bench_source)."""
+    run = bench_source(engine, source, endless)
     saved, engine.np = engine.np, _CountedNumpy()
     try:
         for k in run.st:
@@ -3255,7 +3272,9 @@ def bench_online(against=None, rounds=5, log=print):
     networks), each table on an axis of its own one after another, or all on one axis (--table
     all; this engine only). Each case runs with no stream ending (tolerance and stream length
     raised: the step itself) and from the start of training (streams a few steps long, some
-    ending at every step); each run takes about the same number of network-steps. The fastest
+    ending at every step). Then late in training: the unfinished networks of the online runs
+    whose checkpoints are in results/, each run's apart or all on one axis. Each run takes
+    about the same number of network-steps. The fastest
     of `rounds` runs is reported (other load only slows a run), with the median, and numpy calls
     per step. With `against`, another copy of this file as a module (load_engine), its engine
     runs the same cases, interleaved round by round with this one; the last column is this
@@ -3265,25 +3284,36 @@ def bench_online(against=None, rounds=5, log=print):
         + (f", interleaved with the engine of {against.__file__}" if against else ""))
     log(f"{'engine':<8} {'networks':>8} {'case':<46} {'us/step':>8} {'M net-steps/s':>14} {'median':>7} "
         f"{'calls/step':>10}" + ("  speed-up" if against else ""))
-    # per setup: its networks and its runs (engine, label, groups of networks each on an axis of its own),
-    # interleaved round by round
-    table1 = [(width, [(name, engine, "Table 1", [engine.table_nets("1", {"learning": "online",
-                                                                           "seeds": tuple(range(width // 14))})])
-                       for name, engine in engines]) for width in BENCH_WIDTHS]
+    # per setup: its networks, its runs (engine, label, groups of networks or checkpoints, each group
+    # on an axis of its own; interleaved round by round) and its cases
+    fresh = (("no stream ending", True), ("from the start of training", False))
+    setups = [(width, [(name, engine, "Table 1", [engine.table_nets("1", {"learning": "online",
+                                                                         "seeds": tuple(range(width // 14))})])
+                       for name, engine in engines], fresh) for width in BENCH_WIDTHS]
     apart = {name: [engine.table_nets(t, {"learning": "online"}) for t in ONLINE_TABLES] for name, engine in engines}
-    tables = (sum(map(len, apart["this"])), [(name, engine, "tables apart", apart[name]) for name, engine in engines]
-              + [("this", engines[0][1], "tables on one axis", [sum(apart["this"], [])])])
+    setups.append((sum(map(len, apart["this"])), [(name, engine, "tables apart", apart[name]) for name, engine in engines]
+                   + [("this", engines[0][1], "tables on one axis", [sum(apart["this"], [])])], fresh))
+    # late in training: the unfinished networks of the online runs committed in results/
+    where = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    paths = sorted(os.path.join(where, f) for f in (os.listdir(where) if os.path.isdir(where) else ())
+                   if f.startswith("ckpt_") and f.endswith(".npz"))
+    open_ = {p: int(np.count_nonzero(~load_online_checkpoint(p).st["done"])) for p in paths}
+    paths = [p for p in paths if open_[p]]
+    if paths:
+        setups.append((sum(open_.values()), [(name, engine, "shards apart", [(p,) for p in paths])
+                                             for name, engine in engines]
+                       + [("this", engines[0][1], "shards on one axis", [tuple(paths)])], (("late in training", None),)))
     rows, best = [], {}
-    for width, runs in table1 + [tables]:
+    for width, runs, cases in setups:
         steps = max(160, 600_000 // width)
-        for case, endless in (("no stream ending", True), ("from the start of training", False)):
+        for case, endless in cases:
             times = [[] for _ in runs]
             for _ in range(rounds):
                 for (name, engine, label, groups), t in zip(runs, times):
-                    t.append(sum(bench_seconds(engine, nets, steps, endless) for nets in groups))
+                    t.append(sum(bench_seconds(engine, g, steps, endless) for g in groups))
             for (name, engine, label, groups), t in zip(runs, times):
                 with np.errstate(over="ignore", invalid="ignore"):
-                    calls = sum(online_calls(engine, nets, min(steps, 320), endless) for nets in groups)
+                    calls = sum(online_calls(engine, g, min(steps, 320), endless) for g in groups)
                 b, med = min(t) / steps, float(np.median(t)) / steps
                 best[label, case, name] = b
                 rows.append(dict(engine=name, networks=width, case=f"{label}, {case}", us_per_step=b * 1e6,
@@ -3291,11 +3321,11 @@ def bench_online(against=None, rounds=5, log=print):
                 log(f"{name:<8} {width:>8} {label + ', ' + case:<46} {b * 1e6:>8.1f} {width / b / 1e6:>14.2f} "
                     f"{width / med / 1e6:>7.2f} {calls:>10.1f}"
                     + (f"  {b / best[label, case, 'this']:7.2f}x" if name == "against" else ""))
-    for case in ("no stream ending", "from the start of training"):
-        one = best["tables on one axis", case, "this"]
-        log(f"tables on one axis, {case}: {best['tables apart', case, 'this'] / one:.2f}x the network-steps/s of "
-            "this engine's tables apart" + (f", {best['tables apart', case, 'against'] / one:.2f}x the other engine's"
-                                            if against else ""))
+    for what, case in [("tables", c) for c, _ in fresh] + ([("shards", "late in training")] if paths else []):
+        one = best[f"{what} on one axis", case, "this"]
+        log(f"{what} on one axis, {case}: {best[f'{what} apart', case, 'this'] / one:.2f}x the network-steps/s of "
+            f"this engine's {what} apart" + (f", {best[f'{what} apart', case, 'against'] / one:.2f}x the other "
+                                             "engine's" if against else ""))
     return rows
 
 

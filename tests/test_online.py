@@ -251,6 +251,31 @@ def test_a_committed_checkpoint_resumes_bit_for_bit_as_on_the_previous_engine(sh
         assert np.array_equal(a[name], b[name]), name
 
 
+def test_the_benchmarks_late_shards_on_one_axis_step_as_each_alone():
+    """late_run joins the unfinished networks of committed shards of different tables (input
+    spikes and PFG, with and without an input) on one axis; 800 steps there end where each
+    shard's networks end on their own."""
+    paths = [os.path.join(ROOT, "results", f"ckpt_{shard}.npz") for shard in ("t1c", "3nf")]
+    alone = []
+    for p in paths:
+        run = tcs.late_run(tcs, (p,))
+        with np.errstate(over="ignore", invalid="ignore"):
+            run.online_nets().run(800)
+        alone.append(run.st)
+    both = tcs.late_run(tcs, tuple(paths))
+    assert both.n_in == 1 and len(both.st["done"]) == sum(len(a["done"]) for a in alone)
+    j0 = both.st["j"].copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        both.online_nets().run(800)
+    assert (both.st["j"] > j0).sum() > len(j0) // 2          # most networks ran training streams
+    at = 0
+    for a, n_in in zip(alone, (1, 0)):
+        part = tcs.resize_inputs(tcs.take(both.st, np.arange(at, at + len(a["done"]))), 1, 1, n_in)
+        at += len(a["done"])
+        for name in OUTCOMES:
+            assert np.array_equal(a[name], part[name]), name
+
+
 def test_a_step_of_table_1s_networks_makes_few_numpy_calls():
     """The call count the benchmark reports, checked: at most 60 numpy calls per step with no
     stream ending and 90 from the start of training, for Table 1's 140 networks."""
