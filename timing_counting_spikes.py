@@ -3641,7 +3641,8 @@ def main(argv=None):
     modes.add_argument("--bench", action="store_true",
                        help="time both engines: milliseconds per batch iteration for 1 and 14 models; "
                             "network-steps per second and numpy calls per online step of Table 1's "
-                            "networks, 140, 1400 and 5600 of them")
+                            "networks, 140, 1400 and 5600 of them, of the six online tables apart and on "
+                            "one axis, and late in training (the unfinished networks of results/ckpt_*.npz)")
     files.add_argument("--bench-against", metavar="PY",
                        help="with --bench: also run the online cases on the engine of another copy of this "
                             "file (e.g. from a git worktree of an earlier commit), interleaved with this one")
