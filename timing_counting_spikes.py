@@ -1493,8 +1493,8 @@ class OnlineNets:
         period, periods completed, stream key and flags), as if no prediction were wrong."""
         st, H, R = self.st, self.H, self.L + 1 - r0
         P = R // self.Fmin + 2                    # periods enough to pass step L (each lasts >= F steps)
-        k = len(self.net[nets])
         n0 = st["n"][nets]
+        k = len(n0)
         I = self.delays(nets, P)
         length = st["F"][nets] + I
         end = np.cumsum(length, axis=0) - (st["pos"][nets] + 1)                # (P, k) rows of periods' last steps
@@ -1526,8 +1526,8 @@ class OnlineNets:
                 self.S[rows, 2 * H, grp] = Ir_
                 self.D[rows, grp] = sp_
             else:                                  # no input; target f(t mod F)
-                at = self.ar[:R] - start[cnt, col]
-                self.D[rows, grp] = st["ftab"][at if sel is None else at[:, sel], self.net[grp]]
+                phase = self.ar[:R] - start[cnt, col]
+                self.D[rows, grp] = st["ftab"][phase if sel is None else phase[:, sel], self.net[grp]]
         self.I_end[nets] = Ir[-1]
         self.n_end[nets] = n0 + cnt[-1]
         self.pos_end[nets] = R - 1 - start[cnt[-1], col]
@@ -1750,7 +1750,8 @@ class OnlineNets:
         """Delays I (P, k) of the periods n, n + 1, ... of the streams of networks `nets`."""
         st = self.st
         if not self.draws:                         # every period has the set's only delay
-            return np.broadcast_to(st["dset"][0, nets], (P, len(self.net[nets])))
+            only = st["dset"][0, nets]
+            return np.broadcast_to(only, (P, len(only)))
         return period_delays(st, nets, st["n"][nets] + self.ar[:P], self.fixed)
 
 
@@ -3274,11 +3275,10 @@ def bench_online(against=None, rounds=5, log=print):
     raised: the step itself) and from the start of training (streams a few steps long, some
     ending at every step). Then late in training: the unfinished networks of the online runs
     whose checkpoints are in results/, each run's apart or all on one axis. Each run takes
-    about the same number of network-steps. The fastest
-    of `rounds` runs is reported (other load only slows a run), with the median, and numpy calls
-    per step. With `against`, another copy of this file as a module (load_engine), its engine
-    runs the same cases, interleaved round by round with this one; the last column is this
-    engine's speed-up."""
+    about the same number of network-steps. The fastest of `rounds` runs is reported (other
+    load only slows a run), with the median, and numpy calls per step. With `against`, another
+    copy of this file as a module (load_engine), its engine runs the same cases, interleaved
+    round by round with this one; the last column is this engine's speed-up."""
     engines = [("this", sys.modules[__name__])] + ([("against", against)] if against else [])
     log(f"online benchmark: one process, fastest and median of {rounds} runs"
         + (f", interleaved with the engine of {against.__file__}" if against else ""))
@@ -3291,7 +3291,8 @@ def bench_online(against=None, rounds=5, log=print):
                                                                          "seeds": tuple(range(width // 14))})])
                        for name, engine in engines], fresh) for width in BENCH_WIDTHS]
     apart = {name: [engine.table_nets(t, {"learning": "online"}) for t in ONLINE_TABLES] for name, engine in engines}
-    setups.append((sum(map(len, apart["this"])), [(name, engine, "tables apart", apart[name]) for name, engine in engines]
+    setups.append((sum(map(len, apart["this"])),
+                   [(name, engine, "tables apart", apart[name]) for name, engine in engines]
                    + [("this", engines[0][1], "tables on one axis", [sum(apart["this"], [])])], fresh))
     # late in training: the unfinished networks of the online runs committed in results/
     where = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -3300,9 +3301,10 @@ def bench_online(against=None, rounds=5, log=print):
     open_ = {p: int(np.count_nonzero(~load_online_checkpoint(p).st["done"])) for p in paths}
     paths = [p for p in paths if open_[p]]
     if paths:
-        setups.append((sum(open_.values()), [(name, engine, "shards apart", [(p,) for p in paths])
-                                             for name, engine in engines]
-                       + [("this", engines[0][1], "shards on one axis", [tuple(paths)])], (("late in training", None),)))
+        setups.append((sum(open_.values()),
+                       [(name, engine, "shards apart", [(p,) for p in paths]) for name, engine in engines]
+                       + [("this", engines[0][1], "shards on one axis", [tuple(paths)])],
+                       (("late in training", None),)))
     rows, best = [], {}
     for width, runs, cases in setups:
         steps = max(160, 600_000 // width)
@@ -3890,14 +3892,14 @@ def online_main(p, a, given):
             print(f"\n{doc['title']}")
         print(online_markdown(doc))
         if a.json:
-            write_json(table_path(a.json, part.table), doc)
-            print(f"wrote {table_path(a.json, part.table)}")
+            path = table_path(a.json, part.table)
+            write_json(path, doc)
+            print(f"wrote {path}")
         if a.save:
-            rows = sorted({r for r, _, _, _ in part.nets})
-            save_table_params(table_path(a.save, part.table),
-                              [{n: v[[k for k, net in enumerate(part.nets) if net[0] == r]] for n, v in P.items()}
-                               for r in rows])
-            print(f"wrote {table_path(a.save, part.table)}")
+            path = table_path(a.save, part.table)
+            save_table_params(path, [{n: v[[k for k, net in enumerate(part.nets) if net[0] == r]] for n, v in P.items()}
+                                     for r in sorted({r for r, _, _, _ in part.nets})])
+            print(f"wrote {path}")
     print(f"{run.steps} steps in {run.seconds:.0f}s" + ("" if run.st["done"].all() else "; some networks unfinished"))
     print(machine_line())
     if ckpt:
