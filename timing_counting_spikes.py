@@ -2742,16 +2742,63 @@ def paper_budget(name, k):
 
 
 # Rows from the tables above on which the recipe was chosen, on seeds 100-104 (README)
-TABLES["recipe"] = {"title": "Recipe selection (development seeds; not a result)",
+TABLES["recipe"] = {"title": "Recipe selection (development seeds; not a result)", "derived": True,
                     "rows": [TABLES["1"]["rows"][1], TABLES["1"]["rows"][6], TABLES["gts"]["rows"][0],
                              TABLES["3"]["rows"][0], TABLES["3"]["rows"][4]]}
 # The probe of the gate-bias readings: rows of Tables 1, 2, 3 and Figure 7, each reading a row
 # of its own; run one task family at a time (--rows).
 PROBE_ROWS = (("2", 0), ("2", 18), ("1", 0), ("gts", 0), ("gts", 5), ("3", 0), ("3", 4))
 TABLES["probe"] = {"title": "The initial gate biases under the paper's algorithm (development seeds; not a result)",
-                   "online_only": True,
+                   "online_only": True, "derived": True,
                    "rows": [{**TABLES[t]["rows"][k], "config": {**TABLES[t]["rows"][k]["config"], "gate_biases": b}}
                             for t, k in PROBE_ROWS for b in READINGS.values()]}
+# The start map: the initial gate biases (input, forget, output) over a grid, on rows of every
+# task family, on development seeds only. A start is data in each row's config, so a map is an
+# online table like the others: its cells share one network axis. A row's budget is the paper's
+# mean + 3 std streams to perfect of its peephole networks, capped at MAP_CAP (rows so capped:
+# GTS F=10 I in {0,1} and PFG f_rect F=10). Rows are ordered task row first, start fastest, so
+# --rows takes a task row's cells together (rows 1-29 of the default grid: Table 1 NMSD, ...).
+DEV_SEEDS = tuple(range(100, 110))       # the seeds readings are chosen on; tables report seeds 0-9 (0-29)
+MAP_ROWS = (("1", 0), ("2", 0), ("2", 1), ("2", 3), ("2", 10), ("2", 18), ("gts", 0), ("gts", 1), ("gts", 5),
+            ("3", 0), ("3", 4))
+MAP_GRID = "0:0,1,2,3:-2,-1,-0.5,0,0.5,1,2;0:-2:2"   # input:forget:output lists, ';' joins grids (+ the printed start)
+MAP_CAP = 400000                         # training streams per network at most, whatever the paper's count
+
+
+def parse_grid(text):
+    """'IN:FORGET:OUT' of comma-separated numbers, several joined by ';' -> the starts (input,
+    forget, output gate biases) of their products, in order; ArgumentTypeError naming the bad part."""
+    starts = []
+    for part in text.split(";"):
+        lists = part.split(":")
+        try:
+            values = [[float(v) for v in lst.split(",")] for lst in lists]
+        except ValueError:
+            values = []
+        if len(values) != 3 or not all(np.isfinite(v) for lst in values for v in lst):
+            raise argparse.ArgumentTypeError(f"{part!r} is not IN:FORGET:OUT, three lists of finite numbers "
+                                             "joined by ':' (e.g. 0:0,1,2,3:-2,-1,0,1,2; several joined by ';')")
+        starts += [tuple(s) for s in itertools.product(*values)]
+    twice = sorted({s for s in starts if starts.count(s) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{text!r} names the start {'/'.join(f'{b:g}' for b in twice[0])} twice")
+    return tuple(starts)
+
+
+def map_budget(paper):
+    """A map row's budget: its peephole networks' mean + 3 std streams in the paper, capped at MAP_CAP."""
+    return int(min(round(1e3 * paper_streams(paper["peep"][1])), MAP_CAP))
+
+
+def map_table(starts):
+    """The start map over `starts` (parse_grid) as a table: every MAP_ROWS row from each start."""
+    rows = [{**TABLES[t]["rows"][k], "budget": map_budget(TABLES[t]["rows"][k]["paper"]),
+             "config": {**TABLES[t]["rows"][k]["config"], "gate_biases": b}} for t, k in MAP_ROWS for b in starts]
+    return {"title": "The start map: initial gate biases under the paper's algorithm (development seeds; "
+                     "not a result)", "online_only": True, "derived": True, "seeds": DEV_SEEDS, "rows": rows}
+
+
+TABLES["map"] = map_table(parse_grid(MAP_GRID))
 
 
 def row_label(cfg):
@@ -2850,19 +2897,41 @@ def table_markdown(doc):
     return "\n".join(out)
 
 
-def table_nets(name, given, rows=None):
+def table_nets(name, given, rows=None, spec=None):
     """[(row index, cfg, seed, variant)] of a table's rows (`rows`: 1-based numbers, or all),
-    the flags given over each row's recipe."""
-    spec = TABLES[name]["rows"]
-    nets = []
-    for k in (range(len(spec)) if rows is None else [r - 1 for r in rows]):
-        if not 0 <= k < len(spec):
-            raise ValueError(f"rows: table {name} has rows 1-{len(spec)}, not {k + 1}")
-        budget = {} if "budget" in given or given.get("learning") != "online" else {"budget": paper_budget(name, k)}
-        cfg = row_config(**{**spec[k]["config"], **budget, **given})
+    the flags given over each row's recipe, the table's seeds (if it names them) and, online,
+    its budget (the row's own, else paper_budget's). spec: the table, if not TABLES[name]."""
+    spec = spec or TABLES[name]
+    table, nets = spec["rows"], []
+    for k in (range(len(table)) if rows is None else [r - 1 for r in rows]):
+        if not 0 <= k < len(table):
+            raise ValueError(f"rows: table {name} has rows 1-{len(table)}, not {k + 1}")
+        own = {"seeds": spec["seeds"]} if "seeds" in spec else {}
+        if "budget" not in given and given.get("learning") == "online":
+            own["budget"] = table[k].get("budget") or paper_budget(name, k)
+        cfg = row_config(**{**table[k]["config"], **own, **given})
         cfg.validate()
         nets += [(k, cfg, s, v) for s, v in members_of(cfg)]
     return nets
+
+
+def shard_nets(per, k, n):
+    """Shard k of n (1-based) of the networks [(table, nets)] of a run: the pairs (a row's two
+    variants of one seed) dealt round robin in order, over every table, so that each shard holds
+    about as many networks of every row as any other and costs about the same; tables it gets
+    none of are left out. Merging the shards' results (--merge) gives the whole run's."""
+    out, i = [], 0
+    for name, nets in per:
+        mine = []
+        for _, pair in itertools.groupby(nets, lambda net: (net[0], net[2])):
+            if i % n == k - 1:
+                mine += list(pair)
+            i += 1
+        if mine:
+            out.append((name, mine))
+    if not out:
+        raise ValueError(f"--shard {k}/{n}: the run has {i} pairs of networks, too few for {n} shards")
+    return out
 
 
 def budget_reached(cfg, ms, rate):
@@ -2884,7 +2953,7 @@ def paper_numbers(cfg):
     output unit and forget gate), for runs not started with --table; None if it reports none."""
     keys = ("task", "F", "readout", "forget", "func" if cfg.task == "pfg" else "delays")
     for name, table in TABLES.items():
-        if name in ("recipe", "probe"):
+        if table.get("derived"):          # rows copied from the paper's tables
             continue
         for row in table["rows"]:
             c = row_config(**row["config"], learning=cfg.learning)
@@ -2903,7 +2972,7 @@ def online_doc(run, members):
         ms = [m for m in members if m["row"] == k]
         ours = online_row_summary(ms, cfg.variants)
         rows.append({"row": k + 1, "label": row_label(cfg), "config": config_dict(cfg),
-                     "paper": TABLES[run.table]["rows"][k]["paper"] if run.table else paper_numbers(cfg),
+                     "paper": paper_numbers(cfg),
                      "ours": ours, "fisher_p": peep_vs_vanilla(ours), "reached": budget_reached(cfg, ms, rate),
                      "members": ms})
     return {"table": run.table, "title": TABLES[run.table]["title"] if run.table else rows[0]["label"],
@@ -2990,7 +3059,8 @@ def online_markdown(doc, batch=None):
            "peep vs vanilla (Fisher p)", "budget [10^3]: reached?"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     theirs = {r["label"]: r["ours"] for r in batch["rows"]} if batch else {}
-    readings = len({tuple(r["config"].get("gate_biases", ())) for r in doc["rows"]}) > 1
+    readings = TABLES.get(doc["table"], {}).get("derived") or \
+        len({tuple(r["config"].get("gate_biases", ())) for r in doc["rows"]}) > 1
     for r in doc["rows"]:
         first = True
         for v in ("vanilla", "peep"):
@@ -3391,6 +3461,17 @@ def parse_floats(n):
     return parse
 
 
+def parse_shard(text):
+    """'K/N' -> (K, N), 1 <= K <= N."""
+    try:
+        k, n = (int(v) for v in text.split("/"))
+        if not 1 <= k <= n:
+            raise ValueError
+        return k, n
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shard K/N with 1 <= K <= N, e.g. 2/8")
+
+
 def parse_ints(text):
     """'0,1', '0-2' or '4' -> tuple of integers >= 0 (the delay set)."""
     try:
@@ -3547,7 +3628,7 @@ MODE_FLAGS = {"train": ("json", "save", "workers"), "table": ("json", "save", "w
               "resume": ("json", "save", "workers"), "report": ("compare",), "merge": ("json", "save"),
               "confirm": ("json",), "load": (), "gradcheck": (), "bench": ("bench_against",)}
 ONLINE_FLAGS = ("budget_minutes", "checkpoint", "checkpoint_minutes")
-OTHER_FLAGS = ("json", "save", "workers", "compare", "rows", "bench_against") + ONLINE_FLAGS
+OTHER_FLAGS = ("json", "save", "workers", "compare", "rows", "grid", "shard", "bench_against") + ONLINE_FLAGS
 
 
 def check_flags(a, given):
@@ -3557,14 +3638,16 @@ def check_flags(a, given):
         raise ValueError(f"{flag(modes[0])} and {flag(modes[1])} are different modes; give one")
     mode = modes[0] if modes else "train"
     online = mode == "resume" or (mode in ("train", "table") and given.get("learning") == "online")
-    reads = MODE_FLAGS[mode] + (ONLINE_FLAGS if online else ()) + (("rows",) if online and mode == "table" else ())
+    reads = MODE_FLAGS[mode] + (ONLINE_FLAGS if online else ()) + (("shard",) if online and mode != "resume" else ()) \
+        + (("rows", "grid") if online and mode == "table" else ())
     where = "training" if mode == "train" else flag(mode)
     if given and mode not in ("train", "table"):
         raise ValueError(f"{where} takes no training settings; drop {', '.join(map(flag, sorted(given)))}")
     for name in OTHER_FLAGS:
         if getattr(a, name) is not None and name not in reads:
             raise ValueError(f"{flag(name)} has no effect with {where}"
-                             + (" unless --learning online" if name in ONLINE_FLAGS + ("rows",) and not online
+                             + (" unless --learning online" if name in ONLINE_FLAGS + ("rows", "grid", "shard")
+                                and not online
                                 and mode in ("train", "table") else ""))
     if a.checkpoint_minutes is not None and not (a.checkpoint or a.resume):
         raise ValueError("--checkpoint-minutes needs --checkpoint PATH (or --resume)")
@@ -3584,10 +3667,10 @@ def table_names(text):
     return names
 
 
-def table_nets_from_args(name, given, rows=None):
+def table_nets_from_args(name, given, rows=None, spec=None):
     """table_nets with the flags given on the command line over every row's recipe;
     ValueError for a flag that a row sets itself or that no row's run would read."""
-    spec = TABLES[name]
+    spec = spec or TABLES[name]
     if spec.get("online_only") and given.get("learning") != "online":
         raise ValueError(f"--table {name} runs the paper's own learning only; add --learning online")
     sets = set(ROW_FIELDS).union(*(row["config"] for row in spec["rows"]))
@@ -3595,7 +3678,7 @@ def table_nets_from_args(name, given, rows=None):
     if fixed:
         raise ValueError(f"--table {name} sets {', '.join(map(flag, sorted(sets)))} per row; "
                          f"drop {', '.join(map(flag, fixed))}")
-    nets = table_nets(name, given, rows)
+    nets = table_nets(name, given, rows, spec)
     for cfg in {row: cfg for row, cfg, _, _ in nets}.values():
         check_scope(cfg, given)
     return nets
@@ -3654,6 +3737,14 @@ def main(argv=None):
     g = p.add_argument_group("online runs (--learning online)")
     g.add_argument("--rows", type=parse_seeds, metavar="LIST",
                    help="with --table: only these rows (1-based, e.g. 1-3), to split a table into shards")
+    g.add_argument("--grid", type=parse_grid, metavar="IN:FORGET:OUT",
+                   help="with --table map: the starts to map, the product of lists of input, forget and output "
+                        "gate biases, several products joined by ';' (default: " + MAP_GRID + ", the last the "
+                        "printed start); write --grid=... when it begins with a minus sign")
+    g.add_argument("--shard", type=parse_shard, metavar="K/N",
+                   help="run only shard K of N of the networks (pairs of variants dealt round robin over "
+                        "rows and tables, so shards cost about the same), e.g. one per cluster array task; "
+                        "--merge of the N results files gives the whole run's")
     g.add_argument("--budget-minutes", type=positive_float, metavar="MIN",
                    help="stop after this much wall clock in all (a resumed run counts its earlier time and "
                         "keeps its budget unless given a new one); the table then says how many streams "
@@ -3848,13 +3939,18 @@ def online_main(p, a, given):
             if a.table:
                 if len(a.table) > 1 and a.rows:
                     raise ValueError("--rows picks rows of one table; give one --table")
-                per = [(name, table_nets_from_args(name, given, a.rows)) for name in a.table]
-                nets = [n for _, ns in per for n in ns]
-                table = a.table[0] if len(per) == 1 else [[name, len(ns)] for name, ns in per]
+                if a.grid and a.table != ["map"]:
+                    raise ValueError("--grid gives the starts of --table map; drop it or run --table map alone")
+                per = [(name, table_nets_from_args(name, given, a.rows, a.grid and map_table(a.grid)))
+                       for name in a.table]
             else:
                 cfg = config_from_args(a)
                 cfg.validate()
-                nets, table = [(0, cfg, s, v) for s, v in members_of(cfg)], None
+                per = [(None, [(0, cfg, s, v) for s, v in members_of(cfg)])]
+            if a.shard:
+                per = shard_nets(per, *a.shard)
+            nets = [n for _, ns in per for n in ns]
+            table = per[0][0] if len(per) == 1 else [[name, len(ns)] for name, ns in per]
             run = OnlineRun(nets, table, minutes=a.budget_minutes)
         tables = [name for name, _ in run.tables()]
         for name in ("json", "save"):
@@ -3874,6 +3970,7 @@ def online_main(p, a, given):
           + (f" of tables {', '.join(tables)}" if len(tables) > 1 else "") + " x seeds x variants), budget "
           f"{budgets[0]}" + (f"-{budgets[-1]}" if len(budgets) > 1 else "") + " training streams per network"
           + (f" or {run.minutes} min" if run.minutes else "")
+          + (f", shard {a.shard[0]}/{a.shard[1]}" if a.shard else "")
           + f", {min(a.workers, len(run.nets))} process(es)" + (f", resuming at step {run.steps}" if a.resume else ""),
           flush=True)
     def work():

@@ -1,0 +1,143 @@
+"""The start map (initial gate biases over a grid, development seeds), shards of a run, and the
+rule that chooses a start from the map."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import timing_counting_spikes as tcs
+from test_online import cli, excite
+
+
+def test_the_default_grid_is_the_issues_grid_and_the_printed_start():
+    starts = tcs.parse_grid(tcs.MAP_GRID)
+    assert len(starts) == 4 * 7 + 1 and starts[-1] == tcs.Config.gate_biases
+    assert {s[1] for s in starts[:-1]} == {0.0, 1.0, 2.0, 3.0} and {s[0] for s in starts} == {0.0}
+    assert sorted({s[2] for s in starts[:-1]}) == [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
+    spec = tcs.TABLES["map"]
+    assert len(spec["rows"]) == len(tcs.MAP_ROWS) * len(starts) and spec["seeds"] == tuple(range(100, 110))
+    # task row first, start fastest: rows 1-29 are Table 1's NMSD row from every start
+    first = [r["config"] for r in spec["rows"][:len(starts)]]
+    assert all(c["task"] == "nmsd" and c["F"] == 10 for c in first)
+    assert [c["gate_biases"] for c in first] == list(starts)
+
+
+def test_a_map_rows_budget_is_the_peephole_mean_plus_3_std_capped():
+    budget = {tcs.row_label(tcs.row_config(**r["config"], learning="online")): r["budget"]
+              for r in tcs.TABLES["map"]["rows"]}
+    assert budget["NMSD F=10 I in {0,1}"] in (167000, 88000)     # Table 1 (sigmoid) or Table 2 (linear)
+    assert budget["GTS F=10 I in {0}"] == 53000 and budget["GTS F=20 I in {0}"] == 91000
+    assert budget["GTS F=10 I in {0,1}"] == tcs.MAP_CAP           # 1647 + 3 * 46 thousand, capped
+    assert budget["PFG f_rect F=10"] == tcs.MAP_CAP and budget["PFG f_cos F=10"] == 241000
+    nets = tcs.table_nets("map", {"learning": "online"}, rows=[1, 30])
+    assert sorted({c.budget for _, c, _, _ in nets}) == [88000, 167000]
+    assert {s for _, _, s, _ in nets} == set(tcs.DEV_SEEDS)
+
+
+def test_every_rows_paper_numbers_follow_from_its_config():
+    """The results files take a row's paper numbers from its config (so a map of any grid has
+    them); for every row of every table that is the row's own."""
+    for name, spec in tcs.TABLES.items():
+        for row in spec["rows"]:
+            for learning in tcs.LEARNING:
+                assert tcs.paper_numbers(tcs.row_config(**row["config"], learning=learning)) == row["paper"], name
+
+
+def test_a_grid_cells_biases_reach_its_networks_initial_weights_and_its_results_file(tmp_path):
+    starts = tcs.parse_grid("0.5:1,3:-0.5")
+    nets = tcs.table_nets("map", {"learning": "online", "seeds": (100,)}, rows=[1, 2], spec=tcs.map_table(starts))
+    run = tcs.OnlineRun(nets, "map")
+    b = tcs.unpack(run.st["theta"], 1, 1)["b"]
+    for k, (row, cfg, seed, v) in enumerate(nets):
+        assert cfg.gate_biases == starts[row]
+        assert [b[k, g] for g in (tcs.I_, tcs.F_, tcs.O_)] == list(starts[row])
+    out = str(tmp_path / "m.json")
+    r = cli("--table", "map", "--learning", "online", "--grid=0.5:1,3:-0.5", "--rows", "3-4", "--seeds", "100",
+            "--budget", "2", "--workers", "1", "--json", out)
+    assert r.returncode == 0, r.stderr
+    doc = json.load(open(out))
+    assert [r["config"]["gate_biases"] for r in doc["rows"]] == [[0.5, 1.0, -0.5], [0.5, 3.0, -0.5]]
+    assert all(r["paper"]["peep"] == list(tcs.TABLES["2"]["rows"][0]["paper"]["peep"]) for r in doc["rows"])
+    assert "| NMSD F=10 I in {0,1} (gate biases +0.5/+3/-0.5) | peep |" in tcs.online_markdown(doc)
+
+
+def test_two_cells_of_a_map_on_one_axis_step_bit_for_bit_as_each_alone():
+    spec = tcs.map_table(tcs.parse_grid("0:2:-2,1"))
+    given = {"learning": "online", "seeds": (100, 101), "budget": 300}
+    for rows in ([13, 14], [19, 20]):                 # GTS F=10 I in {0}, PFG f_cos: each start a cell
+        both = tcs.OnlineRun(tcs.table_nets("map", given, rows, spec), "map")
+        excite(both)
+        both.online_nets(compact=0.0).run(1500)
+        for k, row in enumerate(rows):
+            alone = tcs.OnlineRun(tcs.table_nets("map", given, [row], spec), "map")
+            excite(alone)
+            alone.online_nets(compact=0.0).run(1500)
+            at = slice(4 * k, 4 * k + 4)
+            assert alone.st["j"].max() > 5 and np.ptp(alone.st["theta"], axis=1).max() > 0
+            for name in alone.st:
+                assert np.array_equal(alone.st[name], both.st[name][..., at], equal_nan=True), (row, name)
+
+
+def test_shards_deal_pairs_round_robin_and_each_network_to_exactly_one():
+    per = [("1", tcs.table_nets("1", {"learning": "online", "seeds": (0, 1, 2)})),
+           ("gts", tcs.table_nets("gts", {"learning": "online", "seeds": (0, 1, 2)}))]
+    every = [(name, net[0], net[2], net[3]) for name, nets in per for net in nets]
+    seen = []
+    for k in (1, 2, 3, 4):
+        shard = tcs.shard_nets(per, k, 4)
+        mine = [(name, net[0], net[2], net[3]) for name, nets in shard for net in nets]
+        assert len(mine) in (2 * 10, 2 * 11)          # 42 pairs over 4 shards: 10 or 11 each
+        assert {name for name, _ in shard} == {"1", "gts"}
+        pairs = {(name, row, seed) for name, row, seed, _ in mine}
+        assert all((name, row, seed, v) in mine for name, row, seed in pairs for v in tcs.VARIANTS)
+        seen += mine
+    assert sorted(seen) == sorted(every)
+    with pytest.raises(ValueError, match="too few for 50 shards"):
+        tcs.shard_nets(per[:1], 50, 50)
+
+
+def test_shards_merged_equal_the_whole_run(tmp_path):
+    """--shard K/3 of a small table, each run on its own and merged, gives every network's
+    outcome and weights exactly as the whole run does."""
+    common = ["--table", "gtsnf", "--learning", "online", "--seeds", "0,1", "--budget", "20",
+              "--alpha", "0.05", "--workers", "1"]
+    whole = str(tmp_path / "whole.json")
+    r = cli(*common, "--json", whole, "--save", whole[:-5] + ".npz")
+    assert r.returncode == 0, r.stderr
+    outs = []
+    for k in (1, 2, 3):
+        out = str(tmp_path / f"shard{k}.json")
+        r = cli(*common, "--shard", f"{k}/3", "--json", out, "--save", out[:-5] + ".npz")
+        assert r.returncode == 0 and f"shard {k}/3" in r.stdout, r.stderr
+        outs.append(out)
+    merged = str(tmp_path / "merged.json")
+    r = cli("--merge", *outs, "--json", merged, "--save", merged[:-5] + ".npz")
+    assert r.returncode == 0, r.stderr
+    a, b = json.load(open(whole)), json.load(open(merged))
+    assert sum(m["streams_run"] for r in a["rows"] for m in r["members"]) > 6 * 20 - 1
+    for ra, rb in zip(a["rows"], b["rows"]):
+        assert ra["members"] == rb["members"] and ra["ours"] == rb["ours"] and ra["fisher_p"] == rb["fisher_p"]
+    for pa, pb in zip(tcs.load_table_params(whole[:-5] + ".npz", a), tcs.load_table_params(merged[:-5] + ".npz", b)):
+        assert all(np.array_equal(pa[n], pb[n]) for n in pa)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--table", "map", "--learning", "online", "--grid", "0:1"], "'0:1' is not IN:FORGET:OUT"),
+    (["--table", "map", "--learning", "online", "--grid", "0:1,x:2"], "'0:1,x:2' is not IN:FORGET:OUT"),
+    (["--table", "map", "--learning", "online", "--grid", "0:1:nan"], "is not IN:FORGET:OUT"),
+    (["--table", "map", "--learning", "online", "--grid", "0:1,1:2"], "names the start 0/1/2 twice"),
+    (["--table", "map", "--grid", "0:1:2"], "--grid has no effect with --table unless --learning online"),
+    (["--table", "1", "--learning", "online", "--grid", "0:1:2"], "--grid gives the starts of --table map"),
+    (["--task", "gts", "--learning", "online", "--grid", "0:1:2"], "--grid has no effect with training"),
+    (["--table", "1", "--learning", "online", "--shard", "3/2"], "'3/2' is not a shard K/N"),
+    (["--table", "1", "--learning", "online", "--shard", "0/2"], "'0/2' is not a shard K/N"),
+    (["--table", "1", "--learning", "online", "--shard", "x"], "'x' is not a shard K/N"),
+    (["--table", "1", "--shard", "1/2"], "--shard has no effect with --table unless --learning online"),
+    (["--table", "1", "--learning", "online", "--seeds", "0", "--shard", "9/9"], "7 pairs of networks, too few"),
+    (["--report", "x.json", "--shard", "1/2"], "--shard has no effect with --report"),
+])
+def test_bad_grid_and_shard_values_are_one_line_and_exit_2(args, needle, tmp_path, rejected):
+    code, out, err = rejected(args, tmp_path)
+    assert code == 2 and needle in err and "Traceback" not in err, err
+    assert os.listdir(tmp_path) == []
