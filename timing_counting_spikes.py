@@ -2948,18 +2948,24 @@ def budget_reached(cfg, ms, rate):
             "rest_core_hours": rest / rate / 3600 if rate else None}
 
 
-def paper_numbers(cfg):
-    """The paper's numbers of the table row that cfg runs (same task, F, delays or function,
-    output unit and forget gate), for runs not started with --table; None if it reports none."""
+def paper_row(cfg):
+    """(table, row index) of the paper's row that cfg runs (same task, F, delays or function,
+    output unit and forget gate), or None if it reports none."""
     keys = ("task", "F", "readout", "forget", "func" if cfg.task == "pfg" else "delays")
     for name, table in TABLES.items():
         if table.get("derived"):          # rows copied from the paper's tables
             continue
-        for row in table["rows"]:
+        for k, row in enumerate(table["rows"]):
             c = row_config(**row["config"], learning=cfg.learning)
-            if all(getattr(c, k) == getattr(cfg, k) for k in keys):
-                return row["paper"]
+            if all(getattr(c, key) == getattr(cfg, key) for key in keys):
+                return name, k
     return None
+
+
+def paper_numbers(cfg):
+    """The paper's numbers of the row that cfg runs (paper_row), or None."""
+    at = paper_row(cfg)
+    return None if at is None else TABLES[at[0]]["rows"][at[1]]["paper"]
 
 
 def online_doc(run, members):
@@ -3022,6 +3028,9 @@ def merge_docs(docs, params=None):
 def report_any(doc, compare=None):
     """The markdown of any results file: a run (--json), a batch table, an online run or table."""
     if doc.get("learning") == "online":
+        if doc["table"] == "map":
+            return "\n\n".join([map_markdown(doc), "The rule's scores:", scores_markdown(start_scores(doc)),
+                                 online_markdown(doc, compare)])
         return online_markdown(doc, compare)
     if "rows" in doc:
         return table_markdown(doc)
@@ -3110,6 +3119,114 @@ def reached_text(reached):
         return text + "yes"
     cost = reached["rest_core_hours"]
     return text + f"{reached['fewest_streams'] / 1e3:.4g} at least" + ("" if cost is None else f" ({cost:.2g} core-h more)")
+
+
+# The rule that chooses one start from the map, fixed before the map was read. A start
+# reproduces a row for the peephole networks when their perfect count is consistent with the
+# paper's (two-sided Fisher's exact test of our k of n against the paper's percentage of its
+# ten networks: p >= RULE_P) and, where the paper gives a mean, the median streams of our
+# perfect networks lie within a factor RULE_FACTOR of it (no perfect network: not within).
+# The start that reproduces the most rows wins; ties go to the most perfect networks over
+# both variants and every row.
+RULE_P = 0.05
+RULE_FACTOR = 2.0
+PAPER_NETWORKS = 10        # the paper's networks per row and variant
+FAMILY_OF = {"nmsd": "NMSD", "cmsd": "NMSD", "gts": "GTS", "pfg": "PFG"}
+
+
+def reproduces(row, variant="peep"):
+    """Whether one row of a results file reproduces the paper's row by the rule: (bool, Fisher's
+    p, our median streams / the paper's mean or None)."""
+    s, (percent, streams, _) = row["ours"][variant], row["paper"][variant]
+    p = fisher_exact(s["perfect"], s["n"], round(percent * PAPER_NETWORKS / 100), PAPER_NETWORKS)
+    mean = paper_mean_std(streams)
+    q = s.get("streams_quartiles")
+    ratio = None if mean is None or q is None else q[1] / (1e3 * mean[0])
+    fast = mean is None or percent == 0 or (ratio is not None and 1 / RULE_FACTOR <= ratio <= RULE_FACTOR)
+    return p >= RULE_P and fast, p, ratio
+
+
+def start_of(row):
+    return tuple(row["config"]["gate_biases"])
+
+
+def start_text(start):
+    return "/".join(f"{b:+g}" for b in start)
+
+
+def start_scores(doc):
+    """Per start of a map's results file, best first by the rule: the rows it reproduces (in
+    all and per task family), its perfect networks over both variants, its rows short of their
+    budgets."""
+    out = {}
+    for r in doc["rows"]:
+        s = out.setdefault(start_of(r), {"start": list(start_of(r)), "rows": 0, "reproduced": [], "by_family": {},
+                                          "perfect": 0, "short": 0})
+        family = FAMILY_OF[r["config"]["task"]]
+        s["rows"] += 1
+        s["by_family"].setdefault(family, 0)
+        if reproduces(r)[0]:
+            s["reproduced"].append(r["label"])
+            s["by_family"][family] += 1
+        s["perfect"] += sum(v["perfect"] for v in r["ours"].values())
+        s["short"] += bool(r["reached"]["unfinished"])
+    return sorted(out.values(), key=lambda s: (-len(s["reproduced"]), -s["perfect"]))
+
+
+def scores_markdown(scores):
+    """The rule's scores, a start per line, best first."""
+    families = list(dict.fromkeys(f for s in scores for f in s["by_family"]))
+    rows = scores[0]["rows"]
+    head = ["rank", "start (input/forget/output)", f"rows reproduced (of {rows})"] \
+        + [f"{f} rows" for f in families] + ["perfect networks (both variants)", "rows short of budget"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k, s in enumerate(scores):
+        out.append("| " + " | ".join([str(k + 1), start_text(s["start"]), str(len(s["reproduced"]))]
+                                     + [str(s["by_family"].get(f, 0)) for f in families]
+                                     + [str(s["perfect"]), str(s["short"])]) + " |")
+    return "\n".join(out)
+
+
+def map_cells(doc):
+    """A map's results as {task row label: {start: row}}, the task row labelled with its table
+    (Table 1's and Table 2's NMSD F=10 I in {0,1} differ in their output unit)."""
+    out = {}
+    for r in doc["rows"]:
+        name, _ = paper_row(config_from_dict(r["config"]))
+        out.setdefault(f"{TABLES[name]['title'].split(':')[0]}: {r['label']}", {})[start_of(r)] = r
+    return out
+
+
+def map_markdown(doc):
+    """Per task row, a table of forget-gate bias (rows) by output-gate bias (columns), input
+    bias given: in each cell the peephole and vanilla networks perfect, the median streams of
+    the peephole ones relative to the paper's mean, and R where the start reproduces the row."""
+    parts = []
+    for label, cells in map_cells(doc).items():
+        groups = {}
+        for start in cells:
+            groups.setdefault(start[0], []).append(start)
+        for inp, starts in groups.items():
+            forget, output = sorted({s[1] for s in starts}), sorted({s[2] for s in starts})
+            parts.append(f"**{label}**, input-gate bias {inp:+g}: peephole / vanilla perfect, "
+                         "[median streams / paper's mean], R: reproduced")
+            head = ["forget \\ output"] + [f"{o:+g}" for o in output]
+            lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            for f in forget:
+                row = [f"{f:+g}"]
+                for o in output:
+                    r = cells.get((inp, f, o))
+                    if r is None:
+                        row.append("")
+                        continue
+                    ok, _, ratio = reproduces(r)
+                    p, v = r["ours"]["peep"], r["ours"]["vanilla"]
+                    row.append(f"{p['perfect']}/{p['n']} / {v['perfect']}/{v['n']}"
+                               + ("" if ratio is None else f" [{ratio:.2g}x]") + (" R" if ok else "")
+                               + ("" if not r["reached"]["unfinished"] else " (short)"))
+                lines.append("| " + " | ".join(row) + " |")
+            parts.append("\n".join(lines))
+    return "\n\n".join(parts)
 
 
 # ----------------------------------------------------------------------------
@@ -3987,7 +4104,7 @@ def online_main(p, a, given):
         doc = online_doc(part, members)
         if len(done) > 1:
             print(f"\n{doc['title']}")
-        print(online_markdown(doc))
+        print(report_any(doc))
         if a.json:
             path = table_path(a.json, part.table)
             write_json(path, doc)

@@ -141,3 +141,47 @@ def test_bad_grid_and_shard_values_are_one_line_and_exit_2(args, needle, tmp_pat
     code, out, err = rejected(args, tmp_path)
     assert code == 2 and needle in err and "Traceback" not in err, err
     assert os.listdir(tmp_path) == []
+
+
+def fake_row(start, task, paper, peep, vanilla, median=None, unfinished=0):
+    """A map results row: (perfect, n) per variant, the peephole networks' median streams."""
+    ours = {v: {"perfect": k, "n": n, "streams_quartiles": None if median is None or not k else [0, median, 0]}
+            for v, (k, n) in (("peep", peep), ("vanilla", vanilla))}
+    return {"label": task, "config": {"task": task, "gate_biases": list(start)}, "ours": ours,
+            "paper": {"peep": paper, "vanilla": (0, "-", "-")}, "reached": {"unfinished": unfinished}}
+
+
+@pytest.mark.parametrize("peep,median,paper,ok", [
+    ((10, 10), 46e3, (100, "46 ± 14", "-"), True),
+    ((6, 10), 46e3, (100, "46 ± 14", "-"), True),         # Fisher p = 0.087 against 10 of 10
+    ((5, 10), 46e3, (100, "46 ± 14", "-"), False),        # p = 0.033
+    ((10, 10), 92e3, (100, "46 ± 14", "-"), True),        # twice the paper's mean: still within
+    ((10, 10), 93e3, (100, "46 ± 14", "-"), False),
+    ((10, 10), 22e3, (100, "46 ± 14", "-"), False),
+    ((5, 10), 1600e3, (50, "1647 ± 46", "-"), True),
+    ((10, 10), 1600e3, (50, "1647 ± 46", "-"), False),    # p = 0.033 against 5 of 10
+    ((0, 10), None, (50, "1647 ± 46", "-"), False),       # p = 0.033, and no median
+    ((1, 10), None, (10, "32485", "-"), False),           # consistent, but no median to compare
+    ((0, 10), None, (0, "never", "-"), True),             # the paper's none: no streams to compare
+])
+def test_the_rule_against_known_values(peep, median, paper, ok):
+    assert tcs.reproduces(fake_row((0, 2, -2), "nmsd", paper, peep, (0, 10), median))[0] is ok
+
+
+def test_the_start_reproducing_most_rows_wins_and_ties_go_to_the_most_perfect_networks():
+    good, slow = (100, "46 ± 14", "-"), (100, "10 ± 1", "-")
+    doc = {"rows": [fake_row((0, 2, -2), "nmsd", good, (10, 10), (0, 10), 46e3),
+                    fake_row((0, 2, -2), "gts", good, (10, 10), (0, 10), 46e3),
+                    fake_row((0, 1, 0), "nmsd", good, (9, 10), (9, 10), 40e3),
+                    fake_row((0, 1, 0), "gts", slow, (10, 10), (0, 10), 46e3, unfinished=3),
+                    fake_row((0, 3, 1), "nmsd", good, (10, 10), (10, 10), 46e3),
+                    fake_row((0, 3, 1), "gts", slow, (10, 10), (10, 10), 46e3)]}
+    scores = tcs.start_scores(doc)
+    assert [s["start"] for s in scores] == [[0, 2, -2], [0, 3, 1], [0, 1, 0]]
+    assert [len(s["reproduced"]) for s in scores] == [2, 1, 1] and [s["perfect"] for s in scores] == [20, 40, 28]
+    assert scores[1]["by_family"] == {"NMSD": 1, "GTS": 0} and [s["short"] for s in scores] == [0, 0, 1]
+    lines = tcs.scores_markdown(scores).splitlines()
+    assert lines[0] == ("| rank | start (input/forget/output) | rows reproduced (of 2) | NMSD rows | GTS rows | "
+                        "perfect networks (both variants) | rows short of budget |")
+    assert lines[2:] == ["| 1 | +0/+2/-2 | 2 | 1 | 1 | 20 | 0 |", "| 2 | +0/+3/+1 | 1 | 1 | 0 | 40 | 0 |",
+                         "| 3 | +0/+1/+0 | 1 | 1 | 0 | 28 | 1 |"]
