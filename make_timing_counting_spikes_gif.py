@@ -47,7 +47,7 @@ def load_snapshots(path, cfg):
             meta = json.loads(str(z["meta"]))
             snaps = {name: z[name] for name in tcs.PARAMS}
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"snapshots {path!r} are not readable, or damaged ({type(e).__name__}: {e})")
+        raise ValueError(f"snapshots {path!r} are not readable, or damaged ({tcs.what_is_wrong(e)})")
     if tcs.config_from_dict(meta["config"]) != cfg:          # as Configs: older files lack newer fields
         raise ValueError(f"snapshots {path!r} come from another configuration; delete the file or "
                          "pass the flags it was made with")
@@ -105,7 +105,9 @@ def main(argv=None):
     p.add_argument("--snapshot-every", type=tcs.positive_int, default=150,
                    help="iterations between frames (default 150)")
     p.add_argument("--fps", type=tcs.positive_float, default=5.0, help="frames per second (default 5)")
-    p.add_argument("--out", default="timing_counting_spikes.gif", help="GIF path (default timing_counting_spikes.gif)")
+    p.add_argument("--out", default=os.path.join(tcs.SCRATCH, "timing_counting_spikes.gif"),
+                   help=f"GIF path (default {os.path.join(tcs.SCRATCH, 'timing_counting_spikes.gif')}, which git "
+                        "ignores; the committed GIF is timing_counting_spikes.gif)")
     p.add_argument("--workers", type=tcs.positive_int, default=os.cpu_count() or 1,
                    help="processes for training (default: one per CPU core)")
     p.add_argument("--snapshots", metavar="NPZ",
@@ -142,7 +144,7 @@ def animate(a, cfg, results, snaps, t0):
         print(f"reusing the snapshots in {a.snapshots}", flush=True)
     else:
         print(f"training both variants of seed {seed}, a frame every {a.snapshot_every} iterations...", flush=True)
-        _, res = tcs.train_parallel(cfg, a.workers, snapshots=True)
+        _, res = tcs.train_parallel(cfg, a.workers, log=print, snapshots=True)
         results = res["members"]
         snaps = snapshot_arrays(results)
         if a.snapshots:
@@ -153,9 +155,8 @@ def animate(a, cfg, results, snaps, t0):
     outputs = [tcs.predict({name: snaps[name][s] for name in tcs.PARAMS}, x, tcs.cell_of(cfg))[:, :, 0]
                for s in range(len(snaps["Wx"]))]
     frames = [render(cfg, seed, members, results, s, outputs, batch, j) for s in range(len(outputs))]
-    frames += [frames[-1]] * int(round(a.fps))                              # hold the last frame ~1 s
-    tcs.atomic_write(a.out, lambda f: iio.imwrite(f, np.stack(frames), extension=".gif",
-                                                  duration=1000.0 / a.fps, loop=0))
+    shown = [1000.0 / a.fps] * (len(frames) - 1) + [1000.0 / a.fps + 1000.0]    # the last frame held 1 s more
+    tcs.atomic_write(a.out, lambda f: iio.imwrite(f, np.stack(frames), extension=".gif", duration=shown, loop=0))
     print(f"wrote {a.out}: {len(frames)} frames, {os.path.getsize(a.out) / 1e6:.2f} MB, "
           f"{time.perf_counter() - t0:.1f}s")
 

@@ -235,6 +235,8 @@ class Cell:
 def cell_of(cfg):
     return Cell(cfg.cell, cfg.readout, cfg.grad, cfg.forget)
 
+SCRATCH = "scratch"     # the companion scripts' output folder unless given one (git ignores it)
+
 # Random streams. Everything random about seed s comes from
 # np.random.default_rng([s, STREAM]): one independent stream per purpose, so
 # the peephole and vanilla runs of a seed draw identical shared tensors,
@@ -1767,6 +1769,10 @@ class DivergenceError(RuntimeError):
     pass
 
 
+def quiet(line):
+    """The training functions' default log: a library call prints nothing (the CLI passes print)."""
+
+
 def members_of(cfg):
     """Ensemble members as (seed, variant) pairs; both variants of a seed sit side by side."""
     return [(s, v) for s in cfg.seeds for v in cfg.variants]
@@ -1808,7 +1814,7 @@ def evaluate(cfg, P, members, tests):
     return TASKS[cfg.task].evaluate(cfg, P, members, tests)
 
 
-def train(cfg, members=None, log=print, snapshots=False, report=None):
+def train(cfg, members=None, log=quiet, snapshots=False, report=None):
     """Train every (seed, variant) member together. Returns (params, results dict).
 
     At every evaluation point (iteration 0 included) a progress line goes to log, or
@@ -1927,10 +1933,10 @@ def eval_points(cfg):
     return [it for it in range(cfg.iters + 1) if it == 0 or it % cfg.eval_every == 0 or it == cfg.iters]
 
 
-def train_parallel(cfg, workers=1, log=print, quiet_workers=False, snapshots=False):
+def train_parallel(cfg, workers=1, log=quiet, snapshots=False):
     """Train all members, dealt round-robin to `workers` processes. The results are the same
-    as in one process: a member's arithmetic does not depend on the other members. The
-    workers report each evaluation here, and one progress line is printed for all of them."""
+    as in one process: a member's arithmetic does not depend on the other members. Given a
+    log, the workers report each evaluation here, and it gets one progress line for all."""
     cfg.validate()
     members = members_of(cfg)
     groups = [g for g in (members[w::workers] for w in range(workers)) if g]
@@ -1940,7 +1946,7 @@ def train_parallel(cfg, workers=1, log=print, quiet_workers=False, snapshots=Fal
     order = {m: k for k, m in enumerate(members)}
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context()
-    queue = None if quiet_workers else ctx.Queue()
+    queue = None if log is quiet else ctx.Queue()
     pending, printed = {}, 0
 
     def collect(timeout):
@@ -2076,7 +2082,7 @@ def _online_segment(job):
     return st
 
 
-def train_online(run, workers=1, minutes=None, checkpoint=None, checkpoint_minutes=CHECKPOINT_MINUTES, log=print):
+def train_online(run, workers=1, minutes=None, checkpoint=None, checkpoint_minutes=CHECKPOINT_MINUTES, log=quiet):
     """Advance an OnlineRun until every network is perfect or out of budget, or `minutes`
     of wall clock (this call and earlier ones before a resume) have passed. With a
     checkpoint path the whole run is saved there atomically every checkpoint_minutes."""
@@ -2214,6 +2220,27 @@ def fisher_exact(a, n1, b, n2):
     return float(min(1.0, sum(q for q in prob if q <= seen * (1 + 1e-9))))
 
 
+def mcnemar_exact(b, c):
+    """Two-sided p of the exact McNemar test on paired outcomes: of the b + c pairs in which
+    exactly one member succeeded, b are the first's; the probability under Binomial(b + c, 1/2)
+    of a split at least as uneven."""
+    n, k = b + c, min(b, c)
+    return 1.0 if n == 0 else float(min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n))
+
+
+def paired_test(members):
+    """Peephole against vanilla on a row's networks paired by seed (they share their initial
+    weights and every stream): the seeds where only the peephole network is perfect, where only
+    the vanilla one is, and the exact McNemar p on them; None without both variants of a seed."""
+    won = {(m["seed"], m["variant"]): m["streams"] is not None for m in members}
+    seeds = sorted({s for s, v in won if all((s, x) in won for x in VARIANTS)})
+    if not seeds:
+        return None
+    b = sum(won[s, "peep"] and not won[s, "vanilla"] for s in seeds)
+    c = sum(won[s, "vanilla"] and not won[s, "peep"] for s in seeds)
+    return {"pairs": len(seeds), "peep_only": b, "vanilla_only": c, "mcnemar_p": mcnemar_exact(b, c)}
+
+
 def online_row_summary(members, variants):
     """Per variant: networks, perfect on the tests with its 95 % Wilson interval, diverged,
     confirmed on every fresh stream, training streams to perfect (mean, std; median and
@@ -2242,7 +2269,8 @@ def online_row_summary(members, variants):
 
 
 def peep_vs_vanilla(ours):
-    """Fisher's exact p of a row's perfect counts, peephole against vanilla (None without both)."""
+    """Fisher's exact p of a row's perfect counts, peephole against vanilla (None without both):
+    the unpaired test, kept beside paired_test's."""
     if not set(VARIANTS) <= set(ours):
         return None
     a, b = ours["peep"], ours["vanilla"]
@@ -2277,7 +2305,7 @@ def load_online_checkpoint(path):
     except (KeyError, TypeError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as e:
         kind = npz_kind(path)
         raise ValueError(f"{path!r} is {kind}, not an online checkpoint" if kind else
-                         f"{path!r} is not an online checkpoint written by --checkpoint ({type(e).__name__})")
+                         f"{path!r} is not an online checkpoint written by --checkpoint ({what_is_wrong(e)})")
     for k, v in family([(c, s, v) for _, c, s, v in nets]).items():
         st.setdefault(k, v)                    # checkpoints from before tables shared an axis: derived from nets
     widest = max(nets, key=lambda n: TASKS[n[1].task].n_in)
@@ -2290,6 +2318,16 @@ def load_online_checkpoint(path):
 
 # ----------------------------------------------------------------------------
 # Reporting.
+
+def seeds_text(seeds):
+    """'seed 4', 'seeds 0-9' or 'seeds 0, 3, 5'."""
+    seeds = sorted(seeds)
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return "seeds " + ", ".join(map(str, seeds))
+
 
 def by_variant(members, values):
     """{variant: [values of its members]}"""
@@ -2518,11 +2556,28 @@ def environment():
             "cpus": os.cpu_count()}
 
 
-def machine_line():
-    """environment() as the one line a run prints at its end, beside its numbers."""
-    env = environment()
+def machine_line(env=None):
+    """environment() (or a recorded one) as the one line a run prints at its end, beside its numbers."""
+    env = env or environment()
+    if "numpy_simd" not in env:               # recorded before the SIMD code and kernel were
+        return f"machine: {env.get('cpu', 'CPU not recorded')}, {env['cpus']} cpus, numpy {env['numpy']}"
     return (f"machine: {env['cpu']} (family/model/stepping {env['cpu_id']}), {env['cpus']} cpus, numpy "
             f"{env['numpy']} (SIMD {env['numpy_simd']}), BLAS {env['blas']}, kernel {env['blas_core']}")
+
+
+def what_is_wrong(e):
+    """An error met reading a file, in words for its one line (never a Python class name)."""
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    if isinstance(e, KeyError):
+        return f"it has no entry {e.args[0]!r}"
+    if isinstance(e, (zipfile.BadZipFile, EOFError)):
+        return "it is cut short, or not an .npz archive"
+    if isinstance(e, json.JSONDecodeError):
+        return f"it is not valid JSON (line {e.lineno})"
+    if "allow_pickle" in str(e):
+        return "it holds Python objects, which this program never writes"
+    return "its contents are not laid out as this program writes them"
 
 
 def read_json(path):
@@ -2534,6 +2589,9 @@ def read_json(path):
         raise ValueError(f"cannot read {path!r} ({e.strerror or e})")
     except ValueError:
         raise ValueError(f"{path!r} is not JSON")
+
+
+JSON_KIND = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
 def read_table_run(prefix):
@@ -2589,7 +2647,7 @@ def load_checkpoint(path):
     except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
         kind = npz_kind(path)
         raise ValueError(f"{path!r} is {kind}, not a checkpoint written by --save" if kind else
-                         f"{path!r} is not a checkpoint written by --save, or it is damaged ({type(e).__name__})")
+                         f"{path!r} is not a checkpoint written by --save, or it is damaged ({what_is_wrong(e)})")
     cfg = config_from_dict(meta["config"])
     members = [tuple(m) for m in meta["members"]]
     M, H, n_in = len(members), cfg.hidden, TASKS[cfg.task].n_in
@@ -2826,7 +2884,7 @@ def row_summary(cfg, results):
     return out
 
 
-def run_table(name, workers, overrides=None, log=print):
+def run_table(name, workers, overrides=None, log=quiet):
     """Train every row of TABLES[name] (with optional Config overrides, e.g. grad).
     Returns the results doc (JSON) and the trained parameters of each row."""
     rows, params = [], []
@@ -2834,7 +2892,7 @@ def run_table(name, workers, overrides=None, log=print):
     spec = TABLES[name]["rows"]
     for k, row in enumerate(spec):
         cfg = row_config(**{**row["config"], **(overrides or {})})
-        P, res = train_parallel(cfg, workers, log=lambda line: None)
+        P, res = train_parallel(cfg, workers)
         params.append(P)
         s = row_summary(cfg, res)
         rows.append({"label": row_label(cfg), "config": config_dict(cfg), "paper": row["paper"], "ours": s,
@@ -2844,7 +2902,7 @@ def run_table(name, workers, overrides=None, log=print):
         log(f"row {k + 1}/{len(spec)} {row_label(cfg):<24} "
             + " | ".join(f"{v}: {s[v]['perfect']}/{s[v]['n']} perfect"
                          + (f", {s[v]['diverged']} diverged" if s[v]["diverged"] else "") for v in cfg.variants)
-            + f" | {res['seconds']:.1f}s (total {time.perf_counter() - t0:.0f}s)")
+            + f" | {res['seconds']:.1f} s (total {time.perf_counter() - t0:.1f} s)")
     return {"table": name, "title": TABLES[name]["title"], "overrides": overrides or {}, "rows": rows,
             "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in RECIPE.items()},
             "seconds": time.perf_counter() - t0, "env": environment()}, params
@@ -2865,7 +2923,7 @@ def load_table_params(path, doc):
     except OSError as e:
         raise ValueError(f"cannot read the weights {path!r} ({e.strerror or e})")
     except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path!r} is not the weights file of its table run, or it is damaged ({type(e).__name__})")
+        raise ValueError(f"{path!r} is not the weights file of its table run, or it is damaged ({what_is_wrong(e)})")
     if any(len(P["b"]) != len(r["members"]) for P, r in zip(params, doc["rows"])):
         raise ValueError(f"{path!r} holds other networks than its results file (another run?)")
     return params
@@ -2979,7 +3037,8 @@ def online_doc(run, members):
         ours = online_row_summary(ms, cfg.variants)
         rows.append({"row": k + 1, "label": row_label(cfg), "config": config_dict(cfg),
                      "paper": paper_numbers(cfg),
-                     "ours": ours, "fisher_p": peep_vs_vanilla(ours), "reached": budget_reached(cfg, ms, rate),
+                     "ours": ours, "paired": paired_test(ms), "fisher_p": peep_vs_vanilla(ours),
+                     "reached": budget_reached(cfg, ms, rate),
                      "members": ms})
     return {"table": run.table, "title": TABLES[run.table]["title"] if run.table else rows[0]["label"],
             "learning": "online", "steps": run.steps, "seconds": run.seconds, "workers": run.workers,
@@ -2993,7 +3052,7 @@ def merge_docs(docs, params=None):
     members in the merged order."""
     head = docs[0]
     for d in docs:
-        if d.get("learning") != "online" or d["table"] != head["table"]:
+        if not isinstance(d, dict) or d.get("learning") != "online" or d.get("table") != head.get("table"):
             raise ValueError("merge takes online results files of one table")
     rows, seen, where = {}, set(), {}
     for i, d in enumerate(docs):
@@ -3014,7 +3073,7 @@ def merge_docs(docs, params=None):
         row["members"].sort(key=lambda m: (m["seed"], VARIANTS.index(m["variant"])))
         row["ours"] = online_row_summary(row["members"], sorted({m["variant"] for m in row["members"]},
                                                                key=VARIANTS.index))
-        row["fisher_p"] = peep_vs_vanilla(row["ours"])
+        row["paired"], row["fisher_p"] = paired_test(row["members"]), peep_vs_vanilla(row["ours"])
         row["reached"] = budget_reached(config_from_dict(row["config"]), row["members"], rate)
     doc = {**head, "rows": [rows[k] for k in sorted(rows)], "steps": max(d["steps"] for d in docs),
            "seconds": sum(d["seconds"] for d in docs), "net_steps_per_core_second": rate,
@@ -3027,11 +3086,15 @@ def merge_docs(docs, params=None):
 
 def report_any(doc, compare=None):
     """The markdown of any results file: a run (--json), a batch table, an online run or table."""
+    if compare is not None and (doc.get("learning") != "online" or compare.get("learning") == "online"
+                                or "rows" not in compare):
+        raise ValueError("--compare shows the results file of a batch --table run beside an online one: "
+                         "--report ONLINE.json --compare BATCH.json")
     if doc.get("learning") == "online":
+        parts = [doc["title"]]
         if doc["table"] == "map":
-            return "\n\n".join([map_markdown(doc), "The rule's scores:", scores_markdown(start_scores(doc)),
-                                 online_markdown(doc, compare)])
-        return online_markdown(doc, compare)
+            parts += [map_markdown(doc), "The rule's scores:", scores_markdown(start_scores(doc))]
+        return "\n\n".join(parts + [online_markdown(doc, compare), online_footer(doc)])
     if "rows" in doc:
         return table_markdown(doc)
     return report_markdown(doc)
@@ -3064,8 +3127,8 @@ def online_markdown(doc, batch=None):
     head = ["row", "variant", "paper % perfect", "paper streams [10^3]"] + (["batch recipe perfect"] if batch else []) \
         + ["online perfect (95 % CI)", f"confirmed ({CONFIRM_STREAMS} fresh streams)", "online streams [10^3]",
            "median [quartiles] [10^3]", "not learned within [10^3]", "median best test periods",
-           "still correct at 10^5 periods",
-           "peep vs vanilla (Fisher p)", "budget [10^3]: reached?"]
+           "still correct at 10^5 periods", "seeds only peep / only vanilla perfect: McNemar p (paired)",
+           "Fisher p (unpaired)", "budget [10^3]: reached?"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     theirs = {r["label"]: r["ours"] for r in batch["rows"]} if batch else {}
     readings = TABLES.get(doc["table"], {}).get("derived") or \
@@ -3088,14 +3151,43 @@ def online_markdown(doc, batch=None):
                 + [won, f"{s['confirmed']}/{s['perfect']}" if s["perfect"] else "-",
                    _mean_std(s, "streams", 1e3, ".1f"),
                    "-" if q is None else f"{q[1] / 1e3:.1f} [{q[0] / 1e3:.1f}-{q[2] / 1e3:.1f}]",
-                   "-" if lost is None else (f"{lost[0] / 1e3:.3g}" if lost[0] == lost[1]
-                                             else f"{lost[0] / 1e3:.3g}-{lost[1] / 1e3:.3g}"),
+                   "-" if lost is None else (plain(lost[0] / 1e3) if lost[0] == lost[1]
+                                             else f"{plain(lost[0] / 1e3)}-{plain(lost[1] / 1e3)}"),
                    f"{s['test_best_median']:.0f}", long_text(r["config"]["task"], s),
+                   paired_text(r) if first else "",
                    (f"{r['fisher_p']:.2g}" if r.get("fisher_p") is not None else "-") if first else "",
                    reached_text(r.get("reached")) if first else ""]
             out.append("| " + " | ".join(cells) + " |")
             first = False
+    if any(short(r) for r in doc["rows"]):
+        out.append(f"\n{SHORT_MARK} the row has not reached its budget: its test compares how fast the variants "
+                   "learn within the streams run, not whether they can")
     return "\n".join(out)
+
+
+SHORT_MARK = "(short)"
+
+
+def short(row):
+    """Whether a results row has networks left short of their budget."""
+    return bool((row.get("reached") or {}).get("unfinished"))
+
+
+def paired_text(row):
+    """'3 / 0: p = 0.25': the row's paired test (its networks paired by seed), marked if the row is short."""
+    t = paired_test(row["members"])
+    if t is None:
+        return "-"
+    return f"{t['peep_only']} / {t['vanilla_only']}: p = {t['mcnemar_p']:.2g}" + (f" {SHORT_MARK}" if short(row) else "")
+
+
+def online_footer(doc):
+    """Where and how an online results file was made: its shards' wall clock, processes and machines."""
+    envs = doc["env"] if isinstance(doc["env"], list) else [doc["env"]]
+    shards = f" in {len(envs)} shards" if len(envs) > 1 else f" on {doc['workers']} process(es)"
+    lines = [f"{doc['steps']} steps, {doc['seconds']:.0f} s of wall clock{shards}; "
+             + ("every network finished" if doc["finished"] else "some networks unfinished")]
+    return "\n".join(lines + sorted({machine_line(env) for env in envs}))
 
 
 def long_text(task, s):
@@ -3114,11 +3206,17 @@ def reached_text(reached):
     """'53: yes', or '3567: 412 at least (2.1 core-h more)' for a row not run to its budget."""
     if reached is None:
         return "-"
-    text = f"{reached['budget'] / 1e3:.4g}: "
+    text = f"{plain(reached['budget'] / 1e3)}: "
     if not reached["unfinished"]:
         return text + "yes"
     cost = reached["rest_core_hours"]
-    return text + f"{reached['fewest_streams'] / 1e3:.4g} at least" + ("" if cost is None else f" ({cost:.2g} core-h more)")
+    return text + f"{plain(reached['fewest_streams'] / 1e3)} at least" \
+        + ("" if cost is None else f" ({plain(cost)} core-h more)")
+
+
+def plain(x):
+    """A count or cost in a table: whole above 100, else 3 significant digits; never an exponent."""
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 0.001 else f"{x:.1g}" if x else "0"
 
 
 # The rule that chooses one start from the map, fixed before the map was read. A start
@@ -3306,7 +3404,7 @@ def bench(cfg, iters=200, repeats=3, log=print):
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            train_parallel(c, workers, log=lambda line: None, quiet_workers=True)
+            train_parallel(c, workers)
             times.append((time.perf_counter() - t0) / iters * 1e3)
         return np.median(times), min(times)
     cases = [("1 model, peep", [4], ["peep"], 1), ("1 model, vanilla", [4], ["vanilla"], 1),
@@ -3448,7 +3546,7 @@ def load_engine(path):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     except Exception as e:        # any file at all may be named here: say what it is not
-        raise ValueError(f"--bench-against {path!r}: not a copy of this file ({type(e).__name__}: {e})") from None
+        raise ValueError(f"--bench-against {path!r}: not a copy of this file (importing it failed: {e})") from None
     if not all(hasattr(module, k) for k in ("OnlineRun", "OnlineNets", "table_nets")):
         raise ValueError(f"--bench-against {path!r}: not a copy of this file (it has no online engine)")
     return module
@@ -3691,12 +3789,20 @@ FLAG_GROUPS = {"task": ("task", "F", "delays", "func", "periods", "stop_on_error
                "evaluation": ("eval_every", "n_test", "test_streams", "test_periods", "tol")}
 
 
+def shown(v):
+    """A Config value as its flag takes it: 0,1 for a tuple, yes/no for a bool."""
+    return ",".join(map(str, v)) if isinstance(v, tuple) else ("yes" if v is True else "no" if v is False else v)
+
+
+def flags_text(fields):
+    """Config fields as the flags that set them: '--hidden 1 --lr 0.01'."""
+    return " ".join(f"{flag(k)} {shown(v)}" for k, v in fields.items())
+
+
 def add_config_args(p, variants=True, title="{}"):
     """The task/model/training flags in their --help sections (title: how a section's name
     is shown), shared with the companion scripts (which always train both variants, hence
     variants=False there)."""
-    def shown(v):
-        return ",".join(map(str, v)) if isinstance(v, tuple) else ("yes" if v is True else "no" if v is False else v)
     spec = dict(FLAGS)
     groups = {name: p.add_argument_group(title.format(name)) for name in FLAG_GROUPS}
     for group, names in FLAG_GROUPS.items():
@@ -3900,11 +4006,14 @@ def main(argv=None):
             except ValueError as e:
                 p.error(e)
             if not isinstance(docs[-1], dict):
-                p.error(f"{path!r} holds a JSON {type(docs[-1]).__name__}, not a results file this program writes")
+                p.error(f"{path!r} holds a JSON {JSON_KIND.get(type(docs[-1]), 'value')}, not a results file "
+                        "this program writes")
         try:
             text = report_any(*docs)
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
-            p.error(f"{a.report!r} is not a results file this program writes ({type(e).__name__}: {e})")
+        except ValueError as e:
+            p.error(e)
+        except (KeyError, TypeError, AttributeError, IndexError) as e:
+            p.error(f"{a.report!r} is not a results file this program writes ({what_is_wrong(e)})")
         print(text)
         return 0
     if a.merge:
@@ -3944,10 +4053,11 @@ def main(argv=None):
     except ValueError as e:
         p.error(e)
     if a.table:
-        print(f"table {a.table}: {TABLES[a.table]['title']}; recipe {RECIPE} {given}; "
+        print(f"table {a.table}: {TABLES[a.table]['title']}; recipe: {flags_text(RECIPE)}"
+              + (f"; given: {flags_text(given)}" if given else "") + "; "
               f"{a.workers} process(es)", flush=True)
         try:
-            done, code = interruptible(lambda: run_table(a.table, a.workers, given),
+            done, code = interruptible(lambda: run_table(a.table, a.workers, given, log=print),
                                        lambda: "interrupted; nothing written")
         except DivergenceError as e:
             p.exit(3, f"{p.prog}: {e}\n")
@@ -3977,11 +4087,12 @@ def main(argv=None):
         _, code = interruptible(lambda: (bench(cfg), bench_online(against)), lambda: "benchmark interrupted")
         return code or 0
     task = f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}]" if cfg.task == "msd" else row_label(cfg)
-    print(f"training {len(members_of(cfg))} model(s): seeds {list(cfg.seeds)} x {list(cfg.variants)}, "
+    print(f"training {len(members_of(cfg))} model(s): {seeds_text(cfg.seeds)} x {' and '.join(cfg.variants)}, "
           f"{task}, {cfg.cell} cell, H={cfg.hidden}, {cfg.iters} iterations of batch {cfg.batch}, "
           f"lr {cfg.lr}, {min(a.workers, len(members_of(cfg)))} process(es)", flush=True)
     try:
-        done, code = interruptible(lambda: train_parallel(cfg, a.workers), lambda: "interrupted; nothing written")
+        done, code = interruptible(lambda: train_parallel(cfg, a.workers, log=print),
+                                   lambda: "interrupted; nothing written")
     except DivergenceError as e:
         p.exit(3, f"{p.prog}: {e}\n")
     if code:
@@ -4029,9 +4140,11 @@ def merge_main(p, a):
             if a.save:
                 params.append(load_table_params(os.path.splitext(path)[0] + ".npz", docs[-1]))
         doc, P = merge_docs(docs, params)
-    except (ValueError, KeyError, TypeError) as e:
+    except ValueError as e:
         p.error(e)
-    print(online_markdown(doc))
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        p.error(f"--merge: {' '.join(a.merge)} are not results files of this program ({what_is_wrong(e)})")
+    print(report_any(doc))
     write_json(a.json, doc)
     print(f"wrote {a.json}")
     if a.save:
@@ -4091,7 +4204,7 @@ def online_main(p, a, given):
           + f", {min(a.workers, len(run.nets))} process(es)" + (f", resuming at step {run.steps}" if a.resume else ""),
           flush=True)
     def work():
-        train_online(run, a.workers, run.minutes, ckpt, a.checkpoint_minutes)
+        train_online(run, a.workers, run.minutes, ckpt, a.checkpoint_minutes, log=print)
         return [(part, online_results(part)) for part in run.split()]
     kept = (lambda: f"{ckpt} holds the run as last saved" if ckpt and os.path.exists(ckpt) else "nothing written")
     try:

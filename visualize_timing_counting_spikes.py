@@ -391,7 +391,7 @@ def fig_online_summary(docs, sources):
         ax.grid(axis="y", alpha=0.3)
         outside_legend(ax)
     seeds = sorted({m["seed"] for d in docs for r in d["rows"] for m in r["members"]})
-    fig.suptitle(f"The paper's own learning algorithm, seeds {seeds[0]}-{seeds[-1]} "
+    fig.suptitle(f"The paper's own learning algorithm, {tcs.seeds_text(seeds)} "
                  f"(networks per row and variant: {'/'.join(sorted({str(r['ours'][v]['n']) for d in docs for r in d['rows'] for v in r['ours']}))}); "
                  f"\nfrom {', '.join(sources)}", fontsize=9)
     fig.tight_layout()
@@ -488,7 +488,7 @@ def load_table(prefix):
     try:
         return [(tcs.config_from_dict(r["config"]), P, r["members"]) for r, P in zip(doc["rows"], params)]
     except (KeyError, TypeError) as e:
-        raise ValueError(f"the table run {prefix!r} is damaged ({type(e).__name__}: {e})")
+        raise ValueError(f"the table run {prefix!r} is damaged ({tcs.what_is_wrong(e)})")
 
 
 def write_paper_figure(outdir, cfg, P, results):
@@ -517,7 +517,9 @@ def main(argv=None):
     p.add_argument("--sweep", metavar="JSON",
                    help="draw the paired multi-seed figure from this results file (e.g. results/sweep.json); "
                         "without it, from the run itself if it has several seeds")
-    p.add_argument("--outdir", default="viz", help="folder for the PNGs (default viz)")
+    p.add_argument("--outdir", default=os.path.join(tcs.SCRATCH, "viz"),
+                   help=f"folder for the PNGs (default {os.path.join(tcs.SCRATCH, 'viz')}, which git ignores; "
+                        "the committed figures are in viz/)")
     p.add_argument("--workers", type=tcs.positive_int, default=os.cpu_count() or 1,
                    help="processes when training (default: one per CPU core)")
     tcs.add_config_args(p, variants=False, title="when training (without --from-run or --from-table): {}")
@@ -587,7 +589,7 @@ def load_sweep(path):
     except ValueError as e:
         raise ValueError(f"--sweep: {e}")
     what = ("a table's results" if isinstance(doc, dict) and "rows" in doc else
-            f"a JSON {type(doc).__name__}" if not isinstance(doc, dict) else
+            f"a JSON {tcs.JSON_KIND.get(type(doc), 'value')}" if not isinstance(doc, dict) else
             None if {"config", "members"} <= set(doc) else "a JSON object of another kind")
     if what is None:
         cfg = tcs.config_from_dict(doc["config"])
@@ -611,7 +613,7 @@ def draw(a, cfg, P, results, sweep):
     """Train both variants unless given their weights and results, then write the figures."""
     if P is None:
         print(f"training both variants of seed(s) {list(cfg.seeds)} ({cfg.iters} iterations)...", flush=True)
-        P, res = tcs.train_parallel(cfg, a.workers, log=print if cfg.task == "msd" else lambda line: None)
+        P, res = tcs.train_parallel(cfg, a.workers, log=print if cfg.task == "msd" else tcs.quiet)
         results = res["members"]
     members = tcs.members_of(cfg)
     if cfg.task != "msd":

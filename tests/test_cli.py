@@ -218,11 +218,39 @@ def test_report_of_a_batch_run_of_a_paper_task_prints_the_table_the_run_printed(
     assert rep.stdout.strip() == table
 
 
-@pytest.mark.parametrize("content,needle", [("[1, 2, 3]", "holds a JSON list"), ('"text"', "holds a JSON str"),
-                                            ('{"rows": 5}', "is not a results file")])
+@pytest.mark.parametrize("content,needle", [("[1, 2, 3]", "holds a JSON list"), ('"text"', "holds a JSON string"),
+                                            ('{"rows": 5}', "is not a results file"),
+                                            ('{"config": {}}', "(it has no entry 'members')")])
 def test_report_of_json_that_is_no_results_file_is_one_line(tmp_path, content, needle):
     path = tmp_path / "x.json"
     path.write_text(content)
     r = cli("--report", str(path))
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert needle in r.stderr and str(path) in r.stderr
+    assert not any(name in r.stderr for name in ("KeyError", "TypeError", "AttributeError", "ValueError"))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--report", "../results/online_table1.json", "--compare", "../results/online_table2.json"],
+     "--compare shows the results file of a batch --table run beside an online one"),
+    (["--report", "../results/table1.json", "--compare", "../results/table3.json"],
+     "--report ONLINE.json --compare BATCH.json"),
+    (["--merge", "list.json", "--json", "out.json"], "merge takes online results files of one table"),
+    (["--merge", "../results/online_table1.json", "../results/online_table2.json", "--json", "out.json"],
+     "merge takes online results files of one table"),
+])
+def test_report_and_merge_refuse_the_wrong_kind_of_file_in_one_line(args, needle, tmp_path, rejected):
+    (tmp_path / "list.json").write_text("[1, 2]")
+    code, out, err = rejected([a.replace("../results", os.path.join(ROOT, "results")) for a in args], tmp_path)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+    assert not os.path.exists(tmp_path / "out.json")
+
+
+def test_report_of_an_online_table_names_it_and_where_it_ran():
+    r = cli("--report", os.path.join(ROOT, "results", "online_tablegts.json"))
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and lines[0] == "Figure 7 (table): GTS, sigmoid output"
+    assert "s of wall clock in 2 shards; some networks unfinished" in r.stdout
+    assert lines[-1].startswith("machine: Intel(R) Xeon(R) Processor (family/model/stepping 6/207/2)")
+    assert "| GTS F=30 I in {0} | vanilla | 0 | not learned | 9/10" in r.stdout
+    assert "| 0 / 9: p = 0.0039 (short) | 0.00012 | 1091: 448 at least (0.449 core-h more) |" in r.stdout

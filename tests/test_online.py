@@ -755,3 +755,19 @@ def test_wilson_interval_and_fisher_test_against_known_values():
     assert tcs.fisher_exact(10, 10, 0, 10) == pytest.approx(1.0825e-5, rel=1e-3)
     assert tcs.fisher_exact(3, 10, 7, 10) == pytest.approx(0.1789, abs=1e-4)
     assert tcs.fisher_exact(5, 10, 5, 10) == 1.0
+
+
+def test_mcnemar_on_the_seeds_where_exactly_one_variant_is_perfect():
+    assert tcs.mcnemar_exact(0, 9) == 2 / 2 ** 9 and tcs.mcnemar_exact(5, 0) == 2 / 32
+    assert tcs.mcnemar_exact(0, 0) == 1.0 and tcs.mcnemar_exact(3, 3) == 1.0
+    assert tcs.mcnemar_exact(1, 6) == pytest.approx(2 * (1 + 7) / 128)
+    # seeds 0-3: both perfect, only peep, only vanilla, neither; seed 4 has no vanilla network
+    won = {0: (True, True), 1: (True, False), 2: (False, True), 3: (False, False), 4: (True, None)}
+    members = [{"seed": s, "variant": v, "streams": 5 if w else None}
+               for s, pair in won.items() for v, w in zip(tcs.VARIANTS, pair) if w is not None]
+    assert tcs.paired_test(members) == {"pairs": 4, "peep_only": 1, "vanilla_only": 1, "mcnemar_p": 1.0}
+    assert tcs.paired_test([m for m in members if m["variant"] == "peep"]) is None
+    # the committed GTS table: F = 20, 0 of the seeds perfect only with peepholes, 15 only without
+    doc = json.load(open(os.path.join(ROOT, "results", "online_tablegts.json")))
+    t = tcs.paired_test(doc["rows"][1]["members"])
+    assert (t["peep_only"], t["vanilla_only"]) == (0, 15) and t["mcnemar_p"] == pytest.approx(6.1e-5, rel=0.01)

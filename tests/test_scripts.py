@@ -267,3 +267,12 @@ def test_online_summary_draws_every_row_and_reading(tmp_path):
     r = run("visualize_timing_counting_spikes.py", "--online-summary", os.path.join(ROOT, "results", "table3.json"),
             "--outdir", str(tmp_path / "t"))
     assert r.returncode == 2 and "is not an online results file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_scripts_write_to_the_scratch_folder_unless_given_a_path():
+    """Run with no output flag, neither script overwrites the committed figures or GIF."""
+    for script, needle in (("visualize_timing_counting_spikes.py", "(default scratch/viz, which git ignores"),
+                           ("make_timing_counting_spikes_gif.py", "(default scratch/timing_counting_spikes.gif,")):
+        r = run(script, "--help")
+        assert r.returncode == 0 and needle in " ".join(r.stdout.split()), r.stdout
+    assert "/scratch/" in open(os.path.join(ROOT, ".gitignore")).read().split()
