@@ -114,6 +114,7 @@ import math
 import multiprocessing
 import os
 import platform
+import re
 import signal
 import sys
 import tempfile
@@ -2042,6 +2043,18 @@ class OnlineRun:
             out.append(run)
         return out
 
+    def shard(self, k, n):
+        """Shard k of n of this run's networks (shard_nets), their state as saved: a run of its own."""
+        parts = shard_nets([(name, self.nets[at]) for name, at in self.tables()], k, n)
+        starts = dict(zip([name for name, _ in self.tables()],
+                          np.cumsum([0] + [len(self.nets[at]) for _, at in self.tables()])))
+        idx = [starts[name] + p for name, at in parts for p in at]
+        table = parts[0][0] if len(parts) == 1 else [[name, len(at)] for name, at in parts]
+        nets = [self.nets[p] for p in idx]
+        n_in = max(TASKS[c.task].n_in for _, c, _, _ in nets)     # a shard of networks without input has none
+        return OnlineRun(nets, table, resize_inputs(take(self.st, idx), self.H, self.n_in, n_in), self.steps,
+                         self.seconds, self.minutes)
+
     def advance(self, steps, pool, workers):
         """steps more steps of every unfinished network, dealt to `workers` shards; returns
         the networks that diverged in them."""
@@ -2613,6 +2626,36 @@ def save_json(path, cfg, results):
                       "seconds": results["seconds"], "env": environment()})
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))      # the repository, whose results/ holds the committed blocks
+
+
+def headline_block(cfg, results, folder=os.path.join(HERE, "results")):
+    """The one line that says which committed block of headline numbers this machine should
+    reproduce and whether it did, or None if cfg is not the headline run. Which block is
+    decided by numpy's version, the SIMD code its vectorised exp dispatches to and OpenBLAS's
+    kernel, not by the CPU's vendor or name."""
+    if config_dict(cfg) != config_dict(Config()):
+        return None
+    env = environment()
+    key = lambda e: (e.get("numpy"), e.get("numpy_simd"), e.get("blas_core"))
+    where = f"numpy {env['numpy']}, SIMD {env['numpy_simd']}, OpenBLAS kernel {env['blas_core']}"
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if not (name.startswith("headline") and name.endswith(".json")):
+            continue
+        try:
+            doc = read_json(os.path.join(folder, name))
+            if key(doc["env"]) != key(env) or config_dict(config_from_dict(doc["config"])) != config_dict(cfg):
+                continue
+            theirs = [(m["seed"], m["variant"], m["final"]) for m in doc["members"]]
+        except (ValueError, KeyError, TypeError):
+            continue
+        ours = [(m["seed"], m["variant"], m["final"]) for m in results["members"]]
+        return (f"committed block for {where}: results/{name}; "
+                + ("reproduced bit for bit" if ours == theirs else "NOT reproduced (the final metrics differ)"))
+    return (f"no committed block was made with {where}: expect other numbers for seed 4, within the spread "
+            "of the 30-seed sweep (docs/msd.md)")
+
+
 def save_checkpoint(path, cfg, P, members):
     meta = json.dumps({"config": config_dict(cfg), "members": [list(m) for m in members]})
     atomic_write(path, lambda f: np.savez(f, meta=np.array(meta), **P))
@@ -2974,14 +3017,15 @@ def table_nets(name, given, rows=None, spec=None):
 
 
 def shard_nets(per, k, n):
-    """Shard k of n (1-based) of the networks [(table, nets)] of a run: the pairs (a row's two
-    variants of one seed) dealt round robin in order, over every table, so that each shard holds
-    about as many networks of every row as any other and costs about the same; tables it gets
-    none of are left out. Merging the shards' results (--merge) gives the whole run's."""
+    """Shard k of n (1-based) of the networks [(table, nets)] of a run, as [(table, positions of
+    its networks in nets)]: the pairs (a row's two variants of one seed) dealt round robin in
+    order, over every table, so that each shard holds about as many networks of every row as
+    any other and costs about the same; tables it gets none of are left out. Merging the
+    shards' results (--merge) gives the whole run's."""
     out, i = [], 0
     for name, nets in per:
         mine = []
-        for _, pair in itertools.groupby(nets, lambda net: (net[0], net[2])):
+        for _, pair in itertools.groupby(range(len(nets)), lambda p: (nets[p][0], nets[p][2])):
             if i % n == k - 1:
                 mine += list(pair)
             i += 1
@@ -3325,6 +3369,311 @@ def map_markdown(doc):
                 lines.append("| " + " | ".join(row) + " |")
             parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+# ----------------------------------------------------------------------------
+# Documents. Every table of README.md and docs/, and every number in their prose, sits between
+# markers that name what it is generated from:
+#     <!-- gen: report results/table1.json -->  (a block: the lines up to <!-- /gen -->)
+#     the median is <!-- gen: median results/online_tablegts.json 1 peep -->38.6k<!-- /gen --> streams
+# `--docs` writes them anew from the committed results files; a test fails when a committed
+# document differs from what it generates now, so no number drifts from its file.
+
+DOCS = ("README.md", "docs")            # the documents with generated parts (a folder: its .md files)
+GEN_MARK = re.compile(r"<!-- gen: (.*?) -->(.*?)<!-- /gen -->", re.S)
+
+
+def _doc(path):
+    return read_json(os.path.join(HERE, path))
+
+
+def _row(path, row):
+    return _doc(path)["rows"][int(row) - 1]
+
+
+def _k(x):
+    """Streams in thousands: '38.6k'."""
+    return f"{plain(x / 1e3)}k"
+
+
+def gen_report(path, compare=None):
+    return report_any(_doc(path), compare and _doc(compare))
+
+
+def gen_text(path, lines=None):
+    """A text results file (or its lines A-B) as a code block."""
+    with open(os.path.join(HERE, path)) as f:
+        text = f.read().splitlines()
+    if lines:
+        a, b = (int(v) for v in lines.split("-"))
+        text = text[a - 1:b]
+    return "\n".join(["```text"] + text + ["```"])
+
+
+def gen_headline_blocks():
+    """The committed headline runs, one per numpy SIMD code and OpenBLAS kernel they were made with."""
+    out = ["| numpy | SIMD code numpy dispatches to | OpenBLAS kernel | peephole MSE / solve | vanilla MSE / solve "
+           "| file |", "|---|---|---|---|---|---|"]
+    for name in sorted(os.listdir(os.path.join(HERE, "results"))):
+        if name.startswith("headline") and name.endswith(".json"):
+            doc = _doc(os.path.join("results", name))
+            if "numpy_simd" not in doc["env"]:
+                continue
+            f = {m["variant"]: m["final"] for m in doc["members"]}
+            out.append(f"| {doc['env']['numpy']} | {doc['env']['numpy_simd']} | {doc['env']['blas_core']} | "
+                       + " | ".join(f"{f[v]['test_mse']:.5f} / {f[v]['solve']:.3f}" for v in VARIANTS)
+                       + f" | `results/{name}` |")
+    return "\n".join(out)
+
+
+def gen_counts(*columns):
+    """Perfect networks per row (peephole / vanilla) of several table runs side by side:
+    columns 'TITLE=FILE', the rows matched by label."""
+    pairs = [c.split("=", 1) for c in columns]
+    docs = [(title.replace("_", " "), _doc(path)) for title, path in pairs]
+    labels = list(dict.fromkeys(r["label"] for _, d in docs for r in d["rows"]))
+    out = ["| row | " + " | ".join(t for t, _ in docs) + " |", "|" + "---|" * (len(docs) + 1)]
+    for label in labels:
+        cells = []
+        for _, d in docs:
+            r = next((r for r in d["rows"] if r["label"] == label), None)
+            if r is None:
+                cells.append("")
+                continue
+            div = sum(r["ours"][v].get("diverged") or 0 for v in r["ours"])
+            cells.append(" / ".join(str(r["ours"][v]["perfect"]) for v in VARIANTS if v in r["ours"])
+                         + (f" ({div} diverged)" if div else ""))
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def gen_map(path):
+    doc = _doc(path)
+    return "\n\n".join([map_markdown(doc), scores_markdown(start_scores(doc))])
+
+
+def gen_perfect(path, row, variant):
+    s = _row(path, row)["ours"][variant]
+    return f"{s['perfect']}/{s['n']}"
+
+
+def gen_total(path, variant, rows=None):
+    """Perfect networks of a variant over a results file's rows (all, or 1-based 'A-B' / 'A,B'): 'k of n'."""
+    pick = None if rows is None else {int(r) for r in parse_seeds(rows)}
+    ss = [r["ours"][variant] for k, r in enumerate(_doc(path)["rows"], 1) if pick is None or k in pick]
+    return f"{sum(s['perfect'] for s in ss)} of {sum(s['n'] for s in ss)}"
+
+
+def gen_median(path, row, variant):
+    q = _row(path, row)["ours"][variant].get("streams_quartiles")
+    return "-" if q is None else _k(q[1])
+
+
+def gen_mean(path, row, variant):
+    s = _row(path, row)["ours"][variant]
+    return "-" if s["streams_mean"] is None else f"{_mean_std(s, 'streams', 1e3, '.1f')}k"
+
+
+def gen_paired(path, row):
+    t = paired_test(_row(path, row)["members"])
+    return f"{t['peep_only']} / {t['vanilla_only']} seeds, McNemar p = {t['mcnemar_p']:.2g}"
+
+
+def gen_ran(path, row, variant=None):
+    """The training streams the networks of a row (or of every row: 'all'), of a variant or
+    both, ran without learning: '448-459k'."""
+    rows = _doc(path)["rows"] if row == "all" else [_row(path, row)]
+    lost = [m["streams_run"] for r in rows for m in r["members"] if m["streams"] is None
+            and (variant is None or m["variant"] == variant)]
+    a, b = min(lost) / 1e3, max(lost) / 1e3
+    return _k(lost[0]) if plain(a) == plain(b) else f"{plain(a)}-{plain(b)}k"
+
+
+def gen_msd(path, part, key, variant, stat="median"):
+    """A statistic over seeds of an MSD sweep's final or tail metric: median, mean, min, max."""
+    a = [m[part][key] for m in _doc(path)["members"] if m["variant"] == variant]
+    return f"{getattr(np, stat)(a):.3f}"
+
+
+def gen_msd_paired(path, part, key):
+    """Peephole minus vanilla over the seeds of an MSD sweep: 'mean ± standard error, peephole
+    better on k of n seeds'."""
+    ms = {(m["seed"], m["variant"]): m[part][key] for m in _doc(path)["members"]}
+    seeds = sorted({s for s, _ in ms})
+    d = np.array([ms[s, "peep"] - ms[s, "vanilla"] for s in seeds])
+    fmt = ".5f" if key == "test_mse" else ".3f"
+    better = int(np.sum(d < 0 if key == "test_mse" else d > 0))
+    return (f"{d.mean():+{fmt}} ± {d.std(ddof=1) / np.sqrt(len(d)):{fmt}} s.e., peephole better on "
+            f"{better} of {len(d)} seeds")
+
+
+def gen_msd_below(path, part, key, variant, bound):
+    """How many seeds of an MSD sweep have a metric below a bound: 'k of n'."""
+    a = [m[part][key] for m in _doc(path)["members"] if m["variant"] == variant]
+    return f"{sum(x < float(bound) for x in a)} of {len(a)}"
+
+
+def gen_at(path, variant, it, key):
+    """A metric of a run's member (seed's variant) at one evaluation of its history."""
+    h = next(m["history"] for m in _doc(path)["members"] if m["variant"] == variant)
+    return f"{h[key][h['iter'].index(int(it))]:.3f}"
+
+
+def gen_grep(path, pattern):
+    """The first group of the first match of a regular expression (no spaces: write \\s) in a text file."""
+    with open(os.path.join(HERE, path)) as f:
+        m = re.search(pattern, f.read())
+    if m is None:
+        raise ValueError(f"{pattern!r} is not in {path}")
+    return m.group(1)
+
+
+def gen_readings(*paths):
+    """Runs of the same rows from several starts (gate biases), side by side: per row and start,
+    the perfect networks peephole, vanilla (their median streams)."""
+    cells, starts = {}, []
+    for path in paths:
+        for r in _doc(path)["rows"]:
+            start = start_of(r)
+            starts += [start] if start not in starts else []
+            ours = r["ours"]
+            text = ", ".join(f"{ours[v]['perfect']}/{ours[v]['n']}" for v in VARIANTS)
+            medians = [_k(ours[v]["streams_quartiles"][1]) for v in VARIANTS if ours[v]["perfect"]]
+            key = f"{r['label']}, {r['config']['readout']} output (paper: " \
+                + " / ".join(f"{r['paper'][v][0]} %, {r['paper'][v][1]}" for v in VARIANTS) + ")"
+            cells.setdefault(key, {})[start] = text + (f" ({', '.join(medians)})" if medians else "")
+    out = ["| row (paper: peephole / vanilla, streams [10^3]) | " + " | ".join(start_text(s) for s in starts) + " |",
+           "|" + "---|" * (len(starts) + 1)]
+    out += [f"| {key} | " + " | ".join(row.get(s, "") for s in starts) + " |" for key, row in cells.items()]
+    return "\n".join(out)
+
+
+def gen_weights(prefix):
+    """Per row of a table run's saved weights: the output unit's mean bias, the range of the
+    forget-gate biases and the largest output weight over its networks (one cell per network)."""
+    doc, params = read_table_run(os.path.join(HERE, prefix))
+    out = ["| row | mean output bias | logit(1/F) | forget-gate biases | largest abs(W_y) |", "|---|---|---|---|---|"]
+    for r, P in zip(doc["rows"], params):
+        fb, F = gate(P["b"], F_, 1)[:, 0], r["config"]["F"]
+        out.append(f"| {r['label']} | {P['by'].mean():.2f} | {math.log(1 / (F - 1)):.2f} | {fb.min():.2f} to "
+                   f"{fb.max():.2f} | {np.abs(P['Wy']).max():.2f} |")
+    return "\n".join(out)
+
+
+def gen_times(*paths):
+    """The wall clock of each command in times files ('12.3 s: command' or 'name 12.3 command')."""
+    out = ["| command | wall clock |", "|---|---|"]
+    for path in paths:
+        with open(os.path.join(HERE, path)) as f:
+            for line in filter(str.strip, f):
+                m = re.match(r"(?:\S+ )?([0-9.]+)(?: s:)? (.*)", line.strip())
+                out.append(f"| `{m.group(2)}` | {float(m.group(1)):.1f} s |")
+    return "\n".join(out)
+
+
+def gen_bench(path):
+    """The online cases of every --bench run in a benchmark file, side by side: per case the
+    numpy calls per step of this engine and of the one it ran against, then per run the fastest
+    M network-steps/s of each and the speed-up; then the batch engine's ms per iteration."""
+    with open(os.path.join(HERE, path)) as f:
+        lines = f.read().splitlines()
+    online, batch = {}, {}
+    for line in lines:
+        m = re.match(r"(this|against)\s+(\d+) (.+?)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)(?:\s+([0-9.]+)x)?$",
+                     line)
+        if m:
+            engine, width, case = m.group(1), int(m.group(2)), m.group(3).strip()
+            online.setdefault((width, case), {}).setdefault(engine, []).append(
+                (float(m.group(5)), float(m.group(7)), m.group(8)))
+        m = re.match(r"(1 model, peep|14 models \(7 seeds x 2\), [12] process(?:es)?)\s+([0-9.]+)\s+([0-9.]+)"
+                     r"\s+([0-9.]+)$", line)
+        if m:
+            batch.setdefault(m.group(1), []).append(m.group(3))
+    out = ["| networks | case | numpy calls per step, before → now | M net-steps/s before (fastest, each run) "
+           "| M net-steps/s now | speed-up |", "|---|---|---|---|---|---|"]
+    for (width, case), runs in online.items():
+        now, before = runs["this"], runs.get("against", [])
+        calls = (f"{before[0][1]:.0f} → " if before else "") + f"{now[0][1]:.0f}"
+        out.append(f"| {width} | {case} | {calls} | {', '.join(f'{r[0]:.2f}' for r in before) or '-'} | "
+                   f"{', '.join(f'{r[0]:.2f}' for r in now)} | "
+                   f"{', '.join(r[2] + 'x' for r in before if r[2]) or '-'} |")
+    out += ["", "| batch engine | ms per model-iteration, each run |", "|---|---|"]
+    out += [f"| {name} | {', '.join(v)} |" for name, v in batch.items()]
+    return "\n".join(out)
+
+
+def gen_remaining(*paths):
+    """What every row short of its budget still needs: its unfinished networks, the fewest
+    streams one of them ran, the budget, and the core-hours the rest would take at the run's speed."""
+    out = ["| table | row | unfinished networks | fewest streams run [10^3] | budget [10^3] | core-hours more |",
+           "|---|---|---|---|---|---|"]
+    total = 0.0
+    for path in paths:
+        doc = _doc(path)
+        for r in doc["rows"]:
+            left = r["reached"]
+            if left["unfinished"]:
+                total += left["rest_core_hours"]
+                out.append(f"| {doc['table']} | {r['label']} | {left['unfinished']} | "
+                           f"{plain(left['fewest_streams'] / 1e3)} | {plain(left['budget'] / 1e3)} | "
+                           f"{plain(left['rest_core_hours'])} |")
+    return "\n".join(out + [f"| all | | | | | {plain(total)} |"])
+
+
+def gen_budget(path, row):
+    return _k(_row(path, row)["config"]["budget"])
+
+
+GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_headline_blocks,
+              "counts": gen_counts, "map": gen_map, "perfect": gen_perfect, "median": gen_median,
+              "mean": gen_mean, "paired": gen_paired, "ran": gen_ran, "msd": gen_msd,
+              "msd-paired": gen_msd_paired, "msd-below": gen_msd_below, "at": gen_at, "grep": gen_grep, "total": gen_total,
+              "readings": gen_readings, "weights": gen_weights, "times": gen_times, "bench": gen_bench,
+              "remaining": gen_remaining,
+              "budget": gen_budget}
+
+
+def render_doc(text, where="a document"):
+    """A document with every generated part written anew; ValueError naming a bad marker."""
+    def fill(m):
+        spec, old = m.group(1).split(), m.group(2)
+        if not spec or spec[0] not in GENERATORS:
+            raise ValueError(f"{where}: unknown generator in <!-- gen: {m.group(1)} -->; "
+                             f"known: {', '.join(GENERATORS)}")
+        try:
+            new = GENERATORS[spec[0]](*spec[1:])
+        except (ValueError, KeyError, TypeError, IndexError, OSError) as e:
+            why = e if isinstance(e, ValueError) else what_is_wrong(e)
+            raise ValueError(f"{where}: <!-- gen: {m.group(1)} --> failed ({why})")
+        block = old.startswith("\n")
+        return f"<!-- gen: {m.group(1)} -->" + (f"\n{new}\n" if block else new) + "<!-- /gen -->"
+    return GEN_MARK.sub(fill, text)
+
+
+def doc_paths():
+    """README.md and docs/*.md, as paths inside the repository."""
+    out = []
+    for p in DOCS:
+        full = os.path.join(HERE, p)
+        out += [os.path.join(p, n) for n in sorted(os.listdir(full)) if n.endswith(".md")] if os.path.isdir(full) \
+            else [p] if os.path.exists(full) else []
+    return out
+
+
+def write_docs(log=print):
+    """Regenerate every document's generated parts from results/; returns the documents changed."""
+    changed = []
+    for path in doc_paths():
+        with open(os.path.join(HERE, path)) as f:
+            text = f.read()
+        new = render_doc(text, path)
+        if new != text:
+            atomic_write(os.path.join(HERE, path), lambda f, new=new: f.write(new.encode()))
+            changed.append(path)
+            log(f"rewrote {path}")
+    if not changed:
+        log("every document is as its results files say")
+    return changed
 
 
 # ----------------------------------------------------------------------------
@@ -3846,10 +4195,10 @@ def explicit_fields(a):
 # The modes of the command line (training is the mode when none is given), and the flags
 # other than the Config flags that each one reads; only training and --table read Config
 # flags. Online training and --table also read ONLINE_FLAGS, and --table online --rows.
-MODES = ("gradcheck", "bench", "report", "merge", "confirm", "load", "resume", "table")
+MODES = ("gradcheck", "bench", "report", "docs", "merge", "confirm", "load", "resume", "table")
 MODE_FLAGS = {"train": ("json", "save", "workers"), "table": ("json", "save", "workers"),
               "resume": ("json", "save", "workers"), "report": ("compare",), "merge": ("json", "save"),
-              "confirm": ("json",), "load": (), "gradcheck": (), "bench": ("bench_against",)}
+              "confirm": ("json",), "load": (), "gradcheck": (), "bench": ("bench_against",), "docs": ()}
 ONLINE_FLAGS = ("budget_minutes", "checkpoint", "checkpoint_minutes")
 OTHER_FLAGS = ("json", "save", "workers", "compare", "rows", "grid", "shard", "bench_against") + ONLINE_FLAGS
 
@@ -3861,7 +4210,7 @@ def check_flags(a, given):
         raise ValueError(f"{flag(modes[0])} and {flag(modes[1])} are different modes; give one")
     mode = modes[0] if modes else "train"
     online = mode == "resume" or (mode in ("train", "table") and given.get("learning") == "online")
-    reads = MODE_FLAGS[mode] + (ONLINE_FLAGS if online else ()) + (("shard",) if online and mode != "resume" else ()) \
+    reads = MODE_FLAGS[mode] + (ONLINE_FLAGS if online else ()) + (("shard",) if online else ()) \
         + (("rows", "grid") if online and mode == "table" else ())
     where = "training" if mode == "train" else flag(mode)
     if given and mode not in ("train", "table"):
@@ -3957,6 +4306,9 @@ def main(argv=None):
     modes.add_argument("--report", metavar="JSON",
                        help="print the markdown tables of any results file this program writes (a run's, "
                             "a table's, --confirm's or --merge's --json), and exit")
+    modes.add_argument("--docs", action="store_true",
+                       help="write every table and generated number of README.md and docs/ anew from the "
+                            "committed results files (the tests fail when a document differs from them)")
     g = p.add_argument_group("online runs (--learning online)")
     g.add_argument("--rows", type=parse_seeds, metavar="LIST",
                    help="with --table: only these rows (1-based, e.g. 1-3), to split a table into shards")
@@ -4015,6 +4367,12 @@ def main(argv=None):
         except (KeyError, TypeError, AttributeError, IndexError) as e:
             p.error(f"{a.report!r} is not a results file this program writes ({what_is_wrong(e)})")
         print(text)
+        return 0
+    if a.docs:
+        try:
+            write_docs()
+        except ValueError as e:
+            p.error(e)
         return 0
     if a.merge:
         return merge_main(p, a)
@@ -4099,8 +4457,11 @@ def main(argv=None):
         return code
     P, results = done
     print(summary_table(cfg, results))
-    print(f"trained in {results['seconds']:.1f}s")
+    print(f"trained in {results['seconds']:.1f} s")
     print(machine_line())
+    block = headline_block(cfg, results)
+    if block:
+        print(block)
     if a.json:
         save_json(a.json, cfg, results)
         print(f"wrote {a.json}")
@@ -4165,6 +4526,8 @@ def online_main(p, a, given):
         if a.resume:                # check_flags: no settings given, the run continues as saved
             run = load_online_checkpoint(a.resume)
             run.minutes = a.budget_minutes or run.minutes       # a new wall-clock budget may be given
+            if a.shard:             # one task's part of a saved run, e.g. a cluster's share of a checkpoint
+                run = run.shard(*a.shard)
         else:
             if a.table:
                 if len(a.table) > 1 and a.rows:
@@ -4178,7 +4541,8 @@ def online_main(p, a, given):
                 cfg.validate()
                 per = [(None, [(0, cfg, s, v) for s, v in members_of(cfg)])]
             if a.shard:
-                per = shard_nets(per, *a.shard)
+                nets_of = dict(per)
+                per = [(name, [nets_of[name][p] for p in at]) for name, at in shard_nets(per, *a.shard)]
             nets = [n for _, ns in per for n in ns]
             table = per[0][0] if len(per) == 1 else [[name, len(ns)] for name, ns in per]
             run = OnlineRun(nets, table, minutes=a.budget_minutes)

@@ -265,6 +265,9 @@ def fig_weights(cfg, P, members, seed):
     return fig
 
 
+SWEEP_LABELS = 8         # seeds labelled in the multi-seed figure (those whose pair differs most)
+
+
 def fig_sweep(doc):
     cfg = tcs.config_from_dict(doc["config"])
     rows = {}
@@ -287,12 +290,14 @@ def fig_sweep(doc):
         if key == "test_mse":
             ax.axhline(zero, color=ZERO_COLOR, ls="--", lw=1, label="all-zero output")
             ax.legend(fontsize=8, loc="upper left")
-        # seed labels beside the vanilla points, nudged apart (in axis height) where points crowd
+        # seed labels beside the vanilla points, nudged apart (in axis height) where points crowd; of
+        # many seeds only the pairs that differ most, or the labels would outgrow the axes
         ax.autoscale_view()
         lo, hi = ax.get_ylim()
         step = 0.045 * (hi - lo)
         y_prev = -np.inf
-        for n in np.argsort(vals["vanilla"]):
+        shown = np.argsort(-np.abs(vals["peep"] - vals["vanilla"]))[:SWEEP_LABELS]
+        for n in [n for n in np.argsort(vals["vanilla"]) if n in shown]:
             y_lab = max(vals["vanilla"][n], y_prev + step)
             ax.annotate(str(seeds[n]), xy=(1.0, vals["vanilla"][n]), xytext=(1.1, y_lab), fontsize=7,
                         va="center", color="0.35", arrowprops=dict(arrowstyle="-", lw=0.5, color="0.7"))
@@ -306,7 +311,9 @@ def fig_sweep(doc):
     axes[0].set_ylabel("solve rate (exact step)")
     axes[1].set_ylabel("MSE per step")
     fig.suptitle(f"{len(seeds)} seeds, both variants per seed sharing weights and data (grey lines pair them; "
-                 f"diamonds: mean +- std over seeds)", fontsize=10)
+                 f"diamonds: mean +- std over seeds"
+                 + (f"; labelled: the {SWEEP_LABELS} seeds whose pair differs most" if len(seeds) > SWEEP_LABELS
+                    else "") + ")", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -318,10 +325,14 @@ def fig_sweep(doc):
 READING_COLORS = ["#6c757d", "#1f6fb4", "#e0a100", "#2a9d3f"]
 
 
+SUMMARY_PER_ROW = 7       # table rows per row of panels in the online summary (keeps it under 2000 px wide)
+
+
 def fig_online_summary(docs, sources):
     """Per table row (x), per reading of the gate biases and variant (bars): the fraction of
     networks perfect with its 95 % Wilson interval, and the training streams to perfect (median,
-    quartiles as the bar) beside the paper's mean +- std (black)."""
+    quartiles as the bar); the paper's numbers as black diamonds on top (filled: peephole,
+    open: vanilla; on the streams, with its std). Several rows of panels for a long table."""
     rows, readings = {}, []
     outputs = {(r["label"], r["config"]["readout"]) for d in docs for r in d["rows"]}
     for doc in docs:
@@ -333,67 +344,77 @@ def fig_online_summary(docs, sources):
             label = r["label"] + (f"\n{r['config']['readout']} output" if twin else "")   # Table 1 vs Table 2
             rows.setdefault(label, {})[gb] = r
     labels = list(rows)
+    chunks = [labels[k:k + SUMMARY_PER_ROW] for k in range(0, len(labels), SUMMARY_PER_ROW)]
     bars = [(gb, v) for gb in readings for v in ("peep", "vanilla")]
-    width = 0.8 / len(bars)
-    drawn = []                                # stream counts on the lower axes (log scale if any)
-    fig, axes = plt.subplots(2, 1, figsize=(max(8.0, 1.5 * len(labels) + 3.5), 7.2), sharex=True)
-    for b, (gb, v) in enumerate(bars):
-        color = READING_COLORS[readings.index(gb) % len(READING_COLORS)] if len(readings) > 1 else COLORS[v]
-        name = (f"biases {'/'.join(f'{x:+g}' for x in gb)}, " if len(readings) > 1 else "") + NAMES[v]
-        for x, label in enumerate(labels):
-            r = rows[label].get(gb)
-            if r is None or v not in r["ours"]:
-                continue
-            s = r["ours"][v]
-            at = x - 0.4 + (b + 0.5) * width
-            style = dict(color=color, hatch="//" if v == "vanilla" else None, edgecolor="white" if v == "peep"
-                         else color, fill=v == "peep", lw=0.8)
-            frac = s["perfect"] / s["n"]
-            lo, hi = s.get("wilson95") or (frac, frac)
-            axes[0].bar(at, frac, width, label=name if x == 0 else None, **style)
-            axes[0].errorbar(at, frac, yerr=[[frac - lo], [hi - frac]], color="0.2", lw=0.8, capsize=2)
-            q = s.get("streams_quartiles")
-            if q:
-                drawn.append(q[1])
-                axes[1].bar(at, q[2] / 1e3 - q[0] / 1e3, width, bottom=q[0] / 1e3, **style)
-                axes[1].plot([at - width / 2, at + width / 2], [q[1] / 1e3] * 2, color="0.1", lw=1.2)
-    # the paper's numbers once per row and variant, across the row's group of bars
-    for x, label in enumerate(labels):
-        paper = next(iter(rows[label].values()))["paper"]
-        for v, ls in (("peep", "-"), ("vanilla", "--")):
+    width = 0.7 / len(bars)                   # the bars of a row span +-0.35; the paper's marks sit outside
+    fig, axes = plt.subplots(2 * len(chunks), 1, figsize=(1.5 * len(chunks[0]) + 4.5, 5.2 * len(chunks)),
+                             squeeze=False)
+    axes = axes[:, 0]
+    streams = []                              # every count drawn on the stream axes, for one shared range
+    for c, chunk in enumerate(chunks):
+        top, low = axes[2 * c], axes[2 * c + 1]
+        for b, (gb, v) in enumerate(bars):
+            color = READING_COLORS[readings.index(gb) % len(READING_COLORS)] if len(readings) > 1 else COLORS[v]
+            name = (f"biases {'/'.join(f'{x:+g}' for x in gb)}, " if len(readings) > 1 else "") + NAMES[v]
+            for x, label in enumerate(chunk):
+                r = rows[label].get(gb)
+                if r is None or v not in r["ours"]:
+                    continue
+                s = r["ours"][v]
+                at = x - 0.35 + (b + 0.5) * width
+                style = dict(color=color, hatch="//" if v == "vanilla" else None,
+                             edgecolor="white" if v == "peep" else color, fill=v == "peep", lw=0.8)
+                frac = s["perfect"] / s["n"]
+                lo, hi = s.get("wilson95") or (frac, frac)
+                top.bar(at, frac, width, label=name if x == 0 else None, **style)
+                top.errorbar(at, frac, yerr=[[frac - lo], [hi - frac]], color="0.2", lw=0.8, capsize=2)
+                q = s.get("streams_quartiles")
+                if q:
+                    streams += [q[0] / 1e3, q[2] / 1e3]
+                    low.bar(at, q[2] / 1e3 - q[0] / 1e3, width, bottom=q[0] / 1e3, **style)
+                    low.plot([at - width / 2, at + width / 2], [q[1] / 1e3] * 2, color="0.1", lw=1.2)
+        # the paper's numbers once per row and variant, drawn over our bars so none hides them
+        for x, label in enumerate(chunk):
+            paper = next(iter(rows[label].values()))["paper"]
             if not paper:
                 continue
-            span = dict(xmin=x - 0.42, xmax=x + 0.42, color="black", ls=ls, lw=1.1)
-            if isinstance(paper[v][0], (int, float)):
-                axes[0].hlines(paper[v][0] / 100, **span)
-            ms = tcs.paper_mean_std(paper[v][1])
-            if ms is not None:
-                m, sd = ms
-                drawn.append(m)
-                axes[1].hlines(m, **span)
-                if sd:
-                    axes[1].fill_between([x - 0.42, x + 0.42], m - sd, m + sd, color="black", alpha=0.08, lw=0)
-    for v, ls in (("peep", "-"), ("vanilla", "--")):
-        axes[0].plot([], [], ls=ls, color="black", lw=1.1, label=f"the paper, {NAMES[v]}")
-        axes[1].plot([], [], ls=ls, color="black", lw=1.1, label=f"the paper, {NAMES[v]}: mean (band: +- std)")
+            for v, dx, face in (("peep", -0.42, "black"), ("vanilla", 0.42, "white")):
+                mark = dict(marker="D", ms=6, mfc=face, mec="black", mew=1.2, ls="none", zorder=6, clip_on=False)
+                if isinstance(paper[v][0], (int, float)):
+                    top.plot(x + dx, paper[v][0] / 100, **mark)
+                ms = tcs.paper_mean_std(paper[v][1])
+                if ms is not None:
+                    m, sd = ms
+                    streams += [m - sd if m > sd else m, m + sd]
+                    low.errorbar(x + dx, m, yerr=sd, color="black", capsize=3, lw=1.0, **mark)
+        top.set_ylabel("fraction perfect\n(95 % Wilson)")
+        top.set_ylim(0, 1.05)
+        low.set_ylabel("training streams to\nperfect [10^3]")
+        for ax in (top, low):
+            ax.set_xticks(range(len(chunk)))
+            ax.set_xlim(-0.5, len(chunk) - 0.5)
+            ax.grid(axis="y", alpha=0.3)
+            for x in range(1, len(chunk)):          # a table row's bars and the paper's marks between two lines
+                ax.axvline(x - 0.5, color="0.8", lw=0.8)
+        top.set_xticklabels([])
+        low.set_xticklabels(chunk, rotation=15, ha="right", fontsize=8)
+    for v, face in (("peep", "black"), ("vanilla", "white")):
+        axes[0].plot([], [], marker="D", mfc=face, mec="black", ls="none", label=f"the paper, {NAMES[v]}")
+    axes[1].plot([], [], marker="D", mfc="black", mec="black", ls="none", label="the paper: mean +- std")
     axes[1].plot([], [], "-", color="0.1", lw=2.5, label="ours: median (bar: quartiles)")
-    axes[0].set_ylabel("fraction perfect (95 % Wilson)")
-    axes[0].set_ylim(0, 1.05)
-    axes[1].set_ylabel("training streams to perfect [10^3]")
-    if drawn:
-        axes[1].set_yscale("log")
-    else:                                     # no network perfect and no count from the paper
-        axes[1].text(0.5, 0.5, "no network perfect", transform=axes[1].transAxes, ha="center", color="0.4")
-        axes[1].set_yticks([])
-    axes[1].set_xticks(range(len(labels)))
-    axes[1].set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
-    for ax in axes:
-        ax.grid(axis="y", alpha=0.3)
-        outside_legend(ax)
+    for k, ax in enumerate(axes[1::2]):
+        if streams:
+            ax.set_yscale("log")
+            ax.set_ylim(min(streams) / 1.6, max(streams) * 1.6)
+        else:                                 # no network perfect and no count from the paper
+            ax.text(0.5, 0.5, "no network perfect", transform=ax.transAxes, ha="center", color="0.4")
+            ax.set_yticks([])
+    outside_legend(axes[0])
+    outside_legend(axes[1])
     seeds = sorted({m["seed"] for d in docs for r in d["rows"] for m in r["members"]})
-    fig.suptitle(f"The paper's own learning algorithm, {tcs.seeds_text(seeds)} "
-                 f"(networks per row and variant: {'/'.join(sorted({str(r['ours'][v]['n']) for d in docs for r in d['rows'] for v in r['ours']}))}); "
-                 f"\nfrom {', '.join(sources)}", fontsize=9)
+    counts = "/".join(sorted({str(r["ours"][v]["n"]) for d in docs for r in d["rows"] for v in r["ours"]}))
+    fig.suptitle(f"The paper's own learning algorithm, {tcs.seeds_text(seeds)} (networks per row and variant: "
+                 f"{counts})\nfrom {', '.join(sources)}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -644,4 +665,8 @@ def draw(a, cfg, P, results, sweep):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:             # e.g. piped into `head`: the reader has gone, so stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -254,3 +254,20 @@ def test_report_of_an_online_table_names_it_and_where_it_ran():
     assert lines[-1].startswith("machine: Intel(R) Xeon(R) Processor (family/model/stepping 6/207/2)")
     assert "| GTS F=30 I in {0} | vanilla | 0 | not learned | 9/10" in r.stdout
     assert "| 0 / 9: p = 0.0039 (short) | 0.00012 | 1091: 448 at least (0.449 core-h more) |" in r.stdout
+
+
+def test_the_headline_run_names_the_committed_block_of_its_machine(tmp_path):
+    """The block is chosen by numpy's version, SIMD code and OpenBLAS kernel; a match is checked
+    to the last bit of every final metric."""
+    cfg = tcs.Config()
+    members = [{"seed": 4, "variant": v, "final": {"solve": 0.5, "test_mse": 0.001}} for v in tcs.VARIANTS]
+    doc = {"config": tcs.config_dict(cfg), "members": members, "env": tcs.environment()}
+    (tmp_path / "headline_mine.json").write_text(json.dumps(doc))
+    (tmp_path / "headline_other.json").write_text(json.dumps({**doc, "env": {**doc["env"], "blas_core": "Zen"}}))
+    line = tcs.headline_block(cfg, {"members": members}, str(tmp_path))
+    assert line.endswith("results/headline_mine.json; reproduced bit for bit") and tcs.blas_core() in line
+    moved = [{**m, "final": {**m["final"], "solve": 0.5 + 2 ** -40}} for m in members]
+    assert tcs.headline_block(cfg, {"members": moved}, str(tmp_path)).endswith("NOT reproduced (the final metrics differ)")
+    os.remove(tmp_path / "headline_mine.json")
+    assert tcs.headline_block(cfg, {"members": members}, str(tmp_path)).startswith("no committed block was made with")
+    assert tcs.headline_block(tcs.Config(seeds=(5,)), {"members": members}, str(tmp_path)) is None

@@ -84,9 +84,10 @@ def test_shards_deal_pairs_round_robin_and_each_network_to_exactly_one():
            ("gts", tcs.table_nets("gts", {"learning": "online", "seeds": (0, 1, 2)}))]
     every = [(name, net[0], net[2], net[3]) for name, nets in per for net in nets]
     seen = []
+    nets_of = dict(per)
     for k in (1, 2, 3, 4):
         shard = tcs.shard_nets(per, k, 4)
-        mine = [(name, net[0], net[2], net[3]) for name, nets in shard for net in nets]
+        mine = [(name,) + tuple(nets_of[name][p][i] for i in (0, 2, 3)) for name, at in shard for p in at]
         assert len(mine) in (2 * 10, 2 * 11)          # 42 pairs over 4 shards: 10 or 11 each
         assert {name for name, _ in shard} == {"1", "gts"}
         pairs = {(name, row, seed) for name, row, seed, _ in mine}
@@ -136,6 +137,7 @@ def test_shards_merged_equal_the_whole_run(tmp_path):
     (["--table", "1", "--shard", "1/2"], "--shard has no effect with --table unless --learning online"),
     (["--table", "1", "--learning", "online", "--seeds", "0", "--shard", "9/9"], "7 pairs of networks, too few"),
     (["--report", "x.json", "--shard", "1/2"], "--shard has no effect with --report"),
+    (["--resume", "x.npz", "--grid", "0:1:2"], "--grid has no effect with --resume"),
 ])
 def test_bad_grid_and_shard_values_are_one_line_and_exit_2(args, needle, tmp_path, rejected):
     code, out, err = rejected(args, tmp_path)
@@ -185,3 +187,35 @@ def test_the_start_reproducing_most_rows_wins_and_ties_go_to_the_most_perfect_ne
                         "perfect networks (both variants) | rows short of budget |")
     assert lines[2:] == ["| 1 | +0/+2/-2 | 2 | 1 | 1 | 20 | 0 |", "| 2 | +0/+3/+1 | 1 | 1 | 0 | 40 | 0 |",
                          "| 3 | +0/+1/+0 | 1 | 1 | 0 | 28 | 1 |"]
+
+
+def test_shards_of_a_saved_run_resumed_and_merged_equal_the_whole_run_resumed(tmp_path):
+    """--resume CKPT --shard K/N takes one task's part of a committed checkpoint (here of two
+    tables on one axis, one of them without input), checkpointed on its own; merged, the shards
+    give every network's outcome and weights as the whole checkpoint resumed does."""
+    nets = tcs.table_nets("gtsnf", {"learning": "online", "seeds": (0, 1), "budget": 30})
+    more = tcs.table_nets("3nf", {"learning": "online", "seeds": (0, 1), "budget": 30})
+    run = tcs.OnlineRun(nets + more, [["gtsnf", len(nets)], ["3nf", len(more)]])
+    excite(run)
+    run.advance(300, None, 1)
+    ckpt = str(tmp_path / "c.npz")
+    tcs.save_online_checkpoint(ckpt, run)
+    r = cli("--resume", ckpt, "--workers", "1", "--json", str(tmp_path / "whole{table}.json"),
+            "--save", str(tmp_path / "whole{table}.npz"), "--checkpoint", str(tmp_path / "w.npz"))
+    assert r.returncode == 0, r.stderr
+    for k in (1, 2, 3):
+        own = str(tmp_path / f"s{k}.npz")
+        r = cli("--resume", ckpt, "--shard", f"{k}/3", "--workers", "1", "--checkpoint", own,
+                "--json", str(tmp_path / f"s{k}_{{table}}.json"), "--save", str(tmp_path / f"s{k}_{{table}}.npz"))
+        assert r.returncode == 0 and os.path.exists(own), r.stderr
+        assert len(tcs.load_online_checkpoint(own).nets) in (4, 8)      # 10 pairs over 3 shards: 3 or 4
+    for t in ("gtsnf", "3nf"):
+        parts = [str(tmp_path / f"s{k}_{t}.json") for k in (1, 2, 3) if os.path.exists(tmp_path / f"s{k}_{t}.json")]
+        merged = str(tmp_path / f"m{t}.json")
+        r = cli("--merge", *parts, "--json", merged, "--save", merged[:-5] + ".npz")
+        assert r.returncode == 0, r.stderr
+        a, b = json.load(open(tmp_path / f"whole{t}.json")), json.load(open(merged))
+        assert [r["members"] for r in a["rows"]] == [r["members"] for r in b["rows"]]
+        for pa, pb in zip(tcs.load_table_params(str(tmp_path / f"whole{t}.npz"), a),
+                          tcs.load_table_params(merged[:-5] + ".npz", b)):
+            assert all(np.array_equal(pa[n], pb[n]) for n in pa)

@@ -1,0 +1,54 @@
+"""README.md and docs/: every table and generated number equals what the committed results files
+give now (python timing_counting_spikes.py --docs writes them), and every link inside them leads
+somewhere."""
+import os
+import re
+
+import pytest
+
+import timing_counting_spikes as tcs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("path", tcs.doc_paths())
+def test_a_committed_document_is_what_its_results_files_generate(path):
+    with open(os.path.join(ROOT, path)) as f:
+        text = f.read()
+    assert tcs.GEN_MARK.search(text) or path == "docs/figures.md", f"{path} generates nothing"
+    new = tcs.render_doc(text, path)
+    stale = [k + 1 for k, (a, b) in enumerate(zip(text.splitlines(), new.splitlines())) if a != b]
+    assert new == text, f"{path} differs from its results files at lines {stale[:10]}: run --docs"
+
+
+def test_the_documents_are_the_readme_and_every_page_under_docs():
+    paths = tcs.doc_paths()
+    assert paths[0] == "README.md" and {"docs/msd.md", "docs/online.md", "docs/batch-tables.md"} <= set(paths)
+    assert sum(1 for _ in open(os.path.join(ROOT, "README.md"))) <= 350
+
+
+@pytest.mark.parametrize("path", tcs.doc_paths())
+def test_every_relative_link_of_a_document_leads_to_a_file_or_heading(path):
+    with open(os.path.join(ROOT, path)) as f:
+        text = f.read()
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith("http"):
+            continue
+        file, _, anchor = target.partition("#")
+        full = os.path.normpath(os.path.join(ROOT, os.path.dirname(path), file)) if file else os.path.join(ROOT, path)
+        assert os.path.exists(full), f"{path}: {target} leads nowhere"
+        if anchor and full.endswith(".md"):
+            with open(full) as g:
+                heads = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                         for h in re.findall(r"^#+ (.*)$", g.read(), re.M)}
+            assert anchor in heads, f"{path}: no heading #{anchor} in {file or path}"
+
+
+def test_a_stale_number_or_a_bad_marker_is_found(tmp_path):
+    good = "<!-- gen: perfect results/online_tablegts.json 1 peep -->27/30<!-- /gen -->"
+    assert tcs.render_doc(good) == good
+    assert tcs.render_doc(good.replace("27/30", "28/30")) == good
+    with pytest.raises(ValueError, match="unknown generator in <!-- gen: nothing here -->"):
+        tcs.render_doc("<!-- gen: nothing here -->x<!-- /gen -->", "x.md")
+    with pytest.raises(ValueError, match="x.md: <!-- gen: perfect results/missing.json 1 peep --> failed"):
+        tcs.render_doc("<!-- gen: perfect results/missing.json 1 peep -->x<!-- /gen -->", "x.md")
