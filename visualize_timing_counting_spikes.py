@@ -419,6 +419,62 @@ def fig_online_summary(docs, sources):
     return fig
 
 
+MAP_COLUMNS = 4           # heat maps per row of the start map's figure: two task rows, each both variants
+
+
+def fig_start_map(doc, source):
+    """The start map: per task row, for the peephole and the vanilla networks, a heat map of
+    forget-gate bias (rows) by output-gate bias (columns), input bias 0: the fraction perfect
+    as colour, 'k/n' and the median streams to perfect relative to the paper's peephole mean
+    as text; a thick frame where the start reproduces the row for the peephole networks by the
+    rule (docs/online.md). Starts off the grid (the printed one) are named in each title."""
+    cells = tcs.map_cells(doc)
+    n = 2 * len(cells)
+    nrows = -(-n // MAP_COLUMNS)
+    fig, axes = plt.subplots(nrows, MAP_COLUMNS, figsize=(4.0 * MAP_COLUMNS, 3.0 * nrows), squeeze=False,
+                             layout="constrained")
+    image = None
+    for k, (label, starts) in enumerate(cells.items()):
+        outs = {f: {s[2] for s in starts if s[0] == 0.0 and s[1] == f} for f in {s[1] for s in starts}}
+        grid = [s for s in starts if s[0] == 0.0 and len(outs[s[1]]) > 1]     # a lone start: named in the title
+        forget, output = sorted({s[1] for s in grid}), sorted({s[2] for s in grid})
+        off = [s for s in starts if s not in grid]
+        for j, v in enumerate(tcs.VARIANTS):
+            ax = axes.flat[2 * k + j]
+            frac = np.full((len(forget), len(output)), np.nan)
+            for s in grid:
+                r, o = forget.index(s[1]), output.index(s[2])
+                row = starts[s]
+                ours = row["ours"][v]
+                frac[r, o] = ours["perfect"] / ours["n"]
+                ok, _, ratio = tcs.reproduces(row, v) if v == "peep" else (False, None, tcs.reproduces(row, "peep")[2])
+                q = ours.get("streams_quartiles")
+                mean = tcs.paper_mean_std(row["paper"]["peep"][1])
+                rel = "" if q is None or mean is None else f"\n{q[1] / (1e3 * mean[0]):.2g}x"
+                ax.text(o, r, f"{ours['perfect']}/{ours['n']}{rel}", ha="center", va="center", fontsize=6.5,
+                        color="white" if frac[r, o] < 0.55 else "black")
+                if ok:
+                    ax.add_patch(plt.Rectangle((o - 0.47, r - 0.47), 0.94, 0.94, fill=False, lw=2.2, ec="#e0a100"))
+            image = ax.imshow(frac, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
+            ax.set_xticks(range(len(output)))
+            ax.set_xticklabels([f"{o:+g}" for o in output], fontsize=7)
+            ax.set_yticks(range(len(forget)))
+            ax.set_yticklabels([f"{f:+g}" for f in forget], fontsize=7)
+            ax.set_xlabel("output-gate bias", fontsize=7)
+            ax.set_ylabel("forget-gate bias", fontsize=7)
+            extra = "; ".join(f"{tcs.start_text(s)}: {starts[s]['ours'][v]['perfect']}/{starts[s]['ours'][v]['n']}"
+                              for s in off)
+            ax.set_title(f"{label}\n{NAMES[v]}" + (f" (start {extra})" if extra else ""), fontsize=7.5)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes, shrink=0.5, label="fraction perfect")
+    seeds = sorted({m["seed"] for r in doc["rows"] for m in r["members"]})
+    fig.suptitle(f"The start map under the paper's algorithm, {tcs.seeds_text(seeds)} (input-gate bias 0; text: "
+                 "perfect networks and median streams / the paper's peephole mean; gold frame: the start "
+                 f"reproduces the row for peephole networks)\nfrom {source}", fontsize=9)
+    return fig
+
+
 # ----------------------------------------------------------------------------
 # The paper's tasks: test runs like its Figures 5, 6, 8 and 10-12.
 
@@ -535,6 +591,9 @@ def main(argv=None):
     p.add_argument("--online-summary", nargs="+", metavar="JSON",
                    help="one figure, OUTDIR/online_summary.png, of online results files (tables, shards, the "
                         "gate-bias probe): fraction perfect and training streams per row, variant and gate biases")
+    p.add_argument("--start-map", metavar="JSON",
+                   help="one figure, OUTDIR/start_map.png, of a start map's results file (--table map --json): "
+                        "per task row and variant a heat map of forget by output gate bias")
     p.add_argument("--sweep", metavar="JSON",
                    help="draw the paired multi-seed figure from this results file (e.g. results/sweep.json); "
                         "without it, from the run itself if it has several seeds")
@@ -558,6 +617,19 @@ def main(argv=None):
                              "--from-table PREFIX of a --learning online --table run")
     except ValueError as e:
         p.error(e)
+    if a.start_map:
+        try:
+            if a.from_run or a.from_table or a.online_summary or given:
+                raise ValueError("--start-map draws a saved map; give no other source or settings")
+            doc = load_online_doc(a.start_map)
+            if doc["table"] != "map":
+                raise ValueError(f"--start-map {a.start_map!r} is the results file of table {doc['table']}, "
+                                 "not of --table map")
+            path = os.path.join(a.outdir, "start_map.png")
+            tcs.check_output_path(path)
+        except ValueError as e:
+            p.error(e)
+        return finish(lambda: (save(fig_start_map(doc, a.start_map), path), print(f"wrote {path}")), t0)
     if a.online_summary:
         try:
             if a.from_run or a.from_table or given:

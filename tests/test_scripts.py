@@ -276,3 +276,32 @@ def test_the_scripts_write_to_the_scratch_folder_unless_given_a_path():
         r = run(script, "--help")
         assert r.returncode == 0 and needle in " ".join(r.stdout.split()), r.stdout
     assert "/scratch/" in open(os.path.join(ROOT, ".gitignore")).read().split()
+
+
+def test_the_online_summary_of_a_long_table_stays_within_2000_pixels_and_shows_the_paper_above_ours(tmp_path):
+    r = run("visualize_timing_counting_spikes.py", "--online-summary", os.path.join(ROOT, "results", "online_table2.json"),
+            "--outdir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    w, h = png_size(tmp_path / "online_summary.png")
+    assert w <= 2000 and h > w / 2                   # 19 rows: several rows of panels, not one wide strip
+    fig = viz.fig_online_summary([viz.load_online_doc(os.path.join(ROOT, "results", "online_table2.json"))], ["x"])
+    marks = [line for line in fig.axes[0].lines if line.get_marker() == "D" and len(line.get_xdata())]
+    assert marks and min(m.get_zorder() for m in marks) > max(p.get_zorder() for p in fig.axes[0].patches)
+
+
+def test_the_start_map_draws_a_heat_map_per_row_and_variant(tmp_path):
+    """A map of two starts on two rows, run for a few streams: four heat maps whose cells say
+    k/n; a results file of another table is one line."""
+    out = str(tmp_path / "m.json")
+    r = run("timing_counting_spikes.py", "--table", "map", "--learning", "online", "--grid=0:2:-2,1",
+            "--rows", "1-2,13-14", "--seeds", "100", "--budget", "2", "--workers", "1", "--json", out)
+    assert r.returncode == 0, r.stderr
+    r = run("visualize_timing_counting_spikes.py", "--start-map", out, "--outdir", str(tmp_path / "f"))
+    assert r.returncode == 0 and os.path.exists(tmp_path / "f" / "start_map.png"), r.stderr
+    fig = viz.fig_start_map(viz.load_online_doc(out), out)
+    maps = [ax for ax in fig.axes if ax.images]
+    assert len(maps) == 4 and all(ax.images[0].get_array().shape == (1, 2) for ax in maps)
+    assert all(t.get_text().startswith("0/1") for ax in maps for t in ax.texts)
+    r = run("visualize_timing_counting_spikes.py", "--start-map", os.path.join(ROOT, "results", "online_table2.json"),
+            "--outdir", str(tmp_path / "g"))
+    assert r.returncode == 2 and "not of --table map" in r.stderr and "Traceback" not in r.stderr
