@@ -60,8 +60,17 @@ The paper's own learning (--learning online; its Sections 2.2, 3.2, 4.1)
     row's budget is the paper's mean + 3 std training streams; a network whose weights leave
     the finite numbers is counted as diverged in its row. Every perfect network then also runs
     free from the zero state for 100,000 periods (the long run), to see whether its solution
-    holds. A step of a table's networks makes about 50 numpy calls: each stream is laid out a
-    window of steps ahead, and streams that end are taken up together (--bench counts the calls).
+    holds. The two networks of a seed are a pair, so peephole against vanilla is the exact
+    McNemar test on the seeds where only one is perfect (Fisher's, unpaired, beside it). A step
+    of a table's networks makes about 50 numpy calls: each stream is laid out a window of steps
+    ahead, and streams that end are taken up together (--bench counts the calls).
+
+The start (--table map)
+    The paper prints the initial input, forget and output gate biases as 0/-2/+2; from them its
+    algorithm learns nothing here. The start map runs rows of every task family from a grid of
+    biases on development seeds 100-109 (--grid), and a rule fixed before it was read
+    (start_scores) chooses the start that reproduces the most rows. --shard K/N deals any online
+    run's networks over N tasks (a cluster array), --merge joins their results bit for bit.
 
 Commands
     python timing_counting_spikes.py                      # headline: seed 4, both variants
@@ -72,8 +81,10 @@ Commands
     python timing_counting_spikes.py --table gts --learning online --budget-minutes 10   # its algorithm
     python timing_counting_spikes.py --table all --learning online --json 'results/online_table{table}.json'
                                                           # every online table on one axis, a file each
+    python timing_counting_spikes.py --table map --learning online --json results/map.json   # the start map
     python timing_counting_spikes.py --gradcheck          # exits 1 above tolerance
     python timing_counting_spikes.py --bench              # both engines' speed
+    python timing_counting_spikes.py --docs               # README.md and docs/ anew from results/
     A flag the chosen run would not read (--T with a paper task, --lr with online learning,
     --hidden with --load, two modes at once) is an error, as is any bad value: one line, exit 2.
 
@@ -87,8 +98,8 @@ Options for the paper's own network
     --cell paper      identity input squashing g, no output squashing (h = o * c),
                       the paper's initialisation (uniform +-0.1 but the gate biases)
     --gate-biases     its initial input, forget and output gate biases: printed as 0/-2/+2;
-                      under its own algorithm that start learns nothing, and the probe on
-                      development seeds (--table probe) decides the order the online recipe runs
+                      under its own algorithm that start learns nothing; the probe and the map
+                      on development seeds (--table probe, --table map) decide the start
     --readout sigmoid a logistic output unit (targets above 1 are scaled into [0, 1])
     --grad truncated  the paper's error truncation: errors reach the past only
                       through the CEC; the tests check it against the paper's
@@ -98,8 +109,9 @@ Options for the paper's own network
 Layout of this file, top to bottom
     configuration; tasks; parameters; the cell with forward and backward (BPTT); Adam; the
     paper's online learning (one RTRL step of many networks); training and evaluation of an
-    ensemble, batch and online, with checkpoints; reporting; files; the paper's tables;
-    gradient check; benchmark; command line.
+    ensemble, batch and online, with checkpoints and shards; reporting and paired statistics;
+    files; the paper's tables, the start map and the rule that reads it; documents generated
+    from results/; gradient check; benchmark; command line.
 
 Deliberately left out
     The paper's full budgets (10^7-10^8 training streams per network): our online runs stop
