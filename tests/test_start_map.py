@@ -60,6 +60,9 @@ def test_a_grid_cells_biases_reach_its_networks_initial_weights_and_its_results_
     assert [r["config"]["gate_biases"] for r in doc["rows"]] == [[0.5, 1.0, -0.5], [0.5, 3.0, -0.5]]
     assert all(r["paper"]["peep"] == list(tcs.TABLES["2"]["rows"][0]["paper"]["peep"]) for r in doc["rows"])
     assert "| NMSD F=10 I in {0,1} (gate biases +0.5/+3/-0.5) | peep |" in tcs.online_markdown(doc)
+    r = cli("--report", out)
+    assert r.returncode == 0 and "**Table 2: NMSD F=10 I in {0,1}**, input-gate bias +0.5" in r.stdout
+    assert "| forget \\ output | -0.5 |" in r.stdout and "| 1 | +0.5/+1/-0.5 |" in r.stdout, r.stdout[:2000]
 
 
 def test_two_cells_of_a_map_on_one_axis_step_bit_for_bit_as_each_alone():
