@@ -2213,17 +2213,23 @@ def online_results(run, confirm_n=CONFIRM_STREAMS, long_periods=LONG_PERIODS):
              "diverged_at": int(st["diverged_at"][k]) if lost else None, "streams_run": int(st["j"][k]),
              "steps_run": int(st["age"][k]), "test_best": int(st["test_best"][k]), "test_last": int(st["test_last"][k])}
         if won:
-            (m["confirmed"],), m["confirm_streams"] = confirm({n: v[k:k + 1] for n, v in P.items()}, cfg, seed,
+            (m["confirmed"],), m["confirm_streams"] = confirm(own_inputs(P, slice(k, k + 1), cfg), cfg, seed,
                                                              [variant], confirm_n)
         out.append(m)
     for row in sorted({r for r, _, _, _ in run.nets}):
         won = [k for k, (r, _, _, _) in enumerate(run.nets) if r == row and out[k]["streams"] is not None]
         if won:
             cfg = run.nets[won[0]][1]
-            held = long_run({n: v[won] for n, v in P.items()}, cfg, [run.nets[k][2:] for k in won], long_periods)
+            held = long_run(own_inputs(P, won, cfg), cfg, [run.nets[k][2:] for k in won], long_periods)
             for i, k in enumerate(won):
                 out[k]["long_periods"], out[k]["long_of"] = None if held is None else int(held[i]), long_periods
     return out, P
+
+
+def own_inputs(P, idx, cfg):
+    """The parameters of networks idx of a run, cut back to the inputs of cfg's task: a run's
+    state has as many as any of its networks (PFG beside spike tasks: a row of zeros)."""
+    return {n: v[idx][:, :TASKS[cfg.task].n_in] if n == "Wx" else v[idx] for n, v in P.items()}
 
 
 def wilson(k, n, z=1.959964):
@@ -3403,6 +3409,9 @@ def _row(path, row):
     return _doc(path)["rows"][int(row) - 1]
 
 
+NAMES = {"peep": "peephole", "vanilla": "vanilla"}
+
+
 def _k(x):
     """Streams in thousands: '38.6k'."""
     return f"{plain(x / 1e3)}k"
@@ -3495,10 +3504,16 @@ def gen_ran(path, row, variant=None):
     """The training streams the networks of a row (or of every row: 'all'), of a variant or
     both, ran without learning: '448-459k'."""
     rows = _doc(path)["rows"] if row == "all" else [_row(path, row)]
-    lost = [m["streams_run"] for r in rows for m in r["members"] if m["streams"] is None
-            and (variant is None or m["variant"] == variant)]
-    a, b = min(lost) / 1e3, max(lost) / 1e3
-    return _k(lost[0]) if plain(a) == plain(b) else f"{plain(a)}-{plain(b)}k"
+    return _k_range([m["streams_run"] for r in rows for m in r["members"] if m["streams"] is None
+                     and (variant is None or m["variant"] == variant)])
+
+
+def _k_range(counts):
+    """Streams from fewest to most, in thousands: '448-459k', or '241k' if they round alike; '-' if none."""
+    if not counts:
+        return "-"
+    a, b = plain(min(counts) / 1e3), plain(max(counts) / 1e3)
+    return f"{a}k" if a == b else f"{a}-{b}k"
 
 
 def gen_msd(path, part, key, variant, stat="median"):
@@ -3632,6 +3647,42 @@ def gen_remaining(*paths):
     return "\n".join(out + [f"| all | | | | | {plain(total)} |"])
 
 
+def gen_runs(*columns):
+    """Runs of one row under different settings, a line each ('TITLE=FILE', _ for a space):
+    per variant the perfect networks (median streams to perfect), how many of them ran free for
+    the whole long run, and the streams the others ran."""
+    out = ["| setting | row | " + " | ".join(f"{NAMES[v]} perfect (median streams)" for v in VARIANTS)
+           + " | perfect and still correct at 10^5 periods | not learned within |", "|---|---|---|---|---|---|"]
+    for title, path in (c.split("=", 1) for c in columns):
+        for r in _doc(path)["rows"]:
+            ours = r["ours"]
+            cells = [f"{ours[v]['perfect']}/{ours[v]['n']}" + (f" ({_k(ours[v]['streams_quartiles'][1])})"
+                                                               if ours[v]["perfect"] else "") for v in VARIANTS]
+            held = " / ".join(f"{ours[v]['long_held']}" for v in VARIANTS)
+            lost = [m["streams_run"] for m in r["members"] if m["streams"] is None]
+            out.append(f"| {title.replace('_', ' ')} | {r['label']} | " + " | ".join(cells) + f" | {held} | "
+                       + _k_range(lost) + " |")
+    return "\n".join(out)
+
+
+def gen_best(path, family=None):
+    """The start the rule ranks first in a map's results file, over every row or one task family's rows."""
+    scores = start_scores(_doc(path))
+    if family is not None:
+        scores = sorted(scores, key=lambda s: -s["by_family"].get(family, 0))       # stable: ties keep the rule's order
+    return start_text(scores[0]["start"])
+
+
+def gen_starts(path, row):
+    """Of a map's starts, from how many each variant made a row's networks perfect at least once,
+    and from how many both: 'peephole 12, vanilla 14, both 11 of 29 starts'."""
+    cells = map_cells(_doc(path))
+    label = next(k for k in cells if k.endswith(row.replace("_", " ")))
+    won = {s: {v: r["ours"][v]["perfect"] > 0 for v in VARIANTS} for s, r in cells[label].items()}
+    return (f"peephole {sum(w['peep'] for w in won.values())}, vanilla {sum(w['vanilla'] for w in won.values())}, "
+            f"both {sum(all(w.values()) for w in won.values())} of {len(won)} starts")
+
+
 def gen_budget(path, row):
     return _k(_row(path, row)["config"]["budget"])
 
@@ -3641,7 +3692,8 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "mean": gen_mean, "paired": gen_paired, "ran": gen_ran, "msd": gen_msd,
               "msd-paired": gen_msd_paired, "msd-below": gen_msd_below, "at": gen_at, "grep": gen_grep, "total": gen_total,
               "readings": gen_readings, "weights": gen_weights, "times": gen_times, "bench": gen_bench,
-              "remaining": gen_remaining,
+              "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "starts": gen_starts,
+              "scores": lambda path: scores_markdown(start_scores(_doc(path))),
               "budget": gen_budget}
 
 
@@ -4600,8 +4652,8 @@ def online_main(p, a, given):
             print(f"wrote {path}")
         if a.save:
             path = table_path(a.save, part.table)
-            save_table_params(path, [{n: v[[k for k, net in enumerate(part.nets) if net[0] == r]] for n, v in P.items()}
-                                     for r in sorted({r for r, _, _, _ in part.nets})])
+            at_row = {r: [k for k, net in enumerate(part.nets) if net[0] == r] for r, _, _, _ in part.nets}
+            save_table_params(path, [own_inputs(P, at, part.nets[at[0]][1]) for _, at in sorted(at_row.items())])
             print(f"wrote {path}")
     print(f"{run.steps} steps in {run.seconds:.0f}s" + ("" if run.st["done"].all() else "; some networks unfinished"))
     print(machine_line())

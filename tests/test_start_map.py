@@ -222,3 +222,23 @@ def test_shards_of_a_saved_run_resumed_and_merged_equal_the_whole_run_resumed(tm
         for pa, pb in zip(tcs.load_table_params(str(tmp_path / f"whole{t}.npz"), a),
                           tcs.load_table_params(merged[:-5] + ".npz", b)):
             assert all(np.array_equal(pa[n], pb[n]) for n in pa)
+
+
+def test_a_table_of_rows_with_and_without_input_confirms_and_saves_each_row_with_its_own_inputs(tmp_path):
+    """A map puts PFG rows (no input) beside spike rows on one axis, in one table: a perfect PFG
+    network is confirmed and run long with its own (no) inputs, and its row's weights are saved
+    with none, as a run of PFG alone saves them."""
+    spec = tcs.map_table(tcs.parse_grid("0:2:-2"))
+    nets = tcs.table_nets("map", {"learning": "online", "seeds": (100,), "budget": 3}, [1, 10], spec)
+    run = tcs.OnlineRun(nets, "map")
+    assert run.n_in == 1 and tcs.TASKS[nets[-1][1].task].n_in == 0
+    run.st["tol"][2:] = 10.0                          # the PFG networks are never wrong: perfect at once
+    tcs.train_online(run)
+    members, P = tcs.online_results(run, confirm_n=2, long_periods=30)
+    assert [m["streams"] is not None for m in members] == [False, False, True, True]
+    assert [(m["confirm_streams"], m["long_of"]) for m in members[2:]] == [(1, 30)] * 2   # PFG: its one stream
+    path = str(tmp_path / "w.npz")
+    tcs.save_table_params(path, [tcs.own_inputs(P, at, nets[at[0]][1]) for at in ([0, 1], [2, 3])])
+    doc = tcs.online_doc(run, members)
+    saved = tcs.load_table_params(path, doc)
+    assert saved[0]["Wx"].shape == (2, 1, 4) and saved[1]["Wx"].shape == (2, 0, 4)
