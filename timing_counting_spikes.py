@@ -3469,8 +3469,7 @@ def gen_counts(*columns):
 
 
 def gen_map(path):
-    doc = _doc(path)
-    return "\n\n".join([map_markdown(doc), scores_markdown(start_scores(doc))])
+    return map_markdown(_doc(path))
 
 
 def gen_perfect(path, row, variant):
@@ -3648,13 +3647,14 @@ def gen_remaining(*paths):
 
 
 def gen_runs(*columns):
-    """Runs of one row under different settings, a line each ('TITLE=FILE', _ for a space):
-    per variant the perfect networks (median streams to perfect), how many of them ran free for
-    the whole long run, and the streams the others ran."""
+    """Runs of one row under different settings, a line each ('TITLE=FILE', or 'TITLE=FILE#N' for
+    the row numbered N alone; _ for a space): per variant the perfect networks (median streams to
+    perfect), how many of them ran free for the whole long run, and the streams the others ran."""
     out = ["| setting | row | " + " | ".join(f"{NAMES[v]} perfect (median streams)" for v in VARIANTS)
            + " | perfect and still correct at 10^5 periods | not learned within |", "|---|---|---|---|---|---|"]
     for title, path in (c.split("=", 1) for c in columns):
-        for r in _doc(path)["rows"]:
+        path, _, number = path.partition("#")
+        for r in [r for r in _doc(path)["rows"] if not number or r["row"] == int(number)]:
             ours = r["ours"]
             cells = [f"{ours[v]['perfect']}/{ours[v]['n']}" + (f" ({_k(ours[v]['streams_quartiles'][1])})"
                                                                if ours[v]["perfect"] else "") for v in VARIANTS]
@@ -3665,12 +3665,16 @@ def gen_runs(*columns):
     return "\n".join(out)
 
 
-def gen_best(path, family=None):
-    """The start the rule ranks first in a map's results file, over every row or one task family's rows."""
-    scores = start_scores(_doc(path))
-    if family is not None:
-        scores = sorted(scores, key=lambda s: -s["by_family"].get(family, 0))       # stable: ties keep the rule's order
-    return start_text(scores[0]["start"])
+def _maps(paths):
+    """Map results files joined by commas, as one (their rows together)."""
+    return {"rows": [r for p in paths.split(",") for r in _doc(p)["rows"]]}
+
+
+def gen_best(paths, family=None):
+    """The start the rule ranks first in map results files (joined by commas), over every row or
+    one task family's rows."""
+    rows = [r for r in _maps(paths)["rows"] if family in (None, FAMILY_OF[r["config"]["task"]])]
+    return start_text(start_scores({"rows": rows})[0]["start"])
 
 
 def gen_starts(path, row):
@@ -3693,7 +3697,7 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "msd-paired": gen_msd_paired, "msd-below": gen_msd_below, "at": gen_at, "grep": gen_grep, "total": gen_total,
               "readings": gen_readings, "weights": gen_weights, "times": gen_times, "bench": gen_bench,
               "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "starts": gen_starts,
-              "scores": lambda path: scores_markdown(start_scores(_doc(path))),
+              "scores": lambda paths: scores_markdown(start_scores(_maps(paths))),
               "budget": gen_budget}
 
 
