@@ -3677,6 +3677,12 @@ def gen_best(paths, family=None):
     return start_text(start_scores({"rows": rows})[0]["start"])
 
 
+def gen_score(paths):
+    """How many rows the rule's first start reproduces: '5 of 11'."""
+    best = start_scores(_maps(paths))[0]
+    return f"{len(best['reproduced'])} of {best['rows']}"
+
+
 def gen_starts(path, row):
     """Of a map's starts, from how many each variant made a row's networks perfect at least once,
     and from how many both: 'peephole 12, vanilla 14, both 11 of 29 starts'."""
@@ -3696,7 +3702,7 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "mean": gen_mean, "paired": gen_paired, "ran": gen_ran, "msd": gen_msd,
               "msd-paired": gen_msd_paired, "msd-below": gen_msd_below, "at": gen_at, "grep": gen_grep, "total": gen_total,
               "readings": gen_readings, "weights": gen_weights, "times": gen_times, "bench": gen_bench,
-              "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "starts": gen_starts,
+              "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "score": gen_score, "starts": gen_starts,
               "scores": lambda paths: scores_markdown(start_scores(_maps(paths))),
               "budget": gen_budget}
 
