@@ -3249,7 +3249,7 @@ def online_footer(doc):
     shards = f" in {len(envs)} shards" if len(envs) > 1 else f" on {doc['workers']} process(es)"
     lines = [f"{doc['steps']} steps, {doc['seconds']:.0f} s of wall clock{shards}; "
              + ("every network finished" if doc["finished"] else "some networks unfinished")]
-    return "\n".join(lines + sorted({machine_line(env) for env in envs}))
+    return "\n\n".join(lines + sorted({machine_line(env) for env in envs}))     # paragraphs, also in markdown
 
 
 def long_text(task, s):
@@ -3703,6 +3703,7 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "msd-paired": gen_msd_paired, "msd-below": gen_msd_below, "at": gen_at, "grep": gen_grep, "total": gen_total,
               "readings": gen_readings, "weights": gen_weights, "times": gen_times, "bench": gen_bench,
               "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "score": gen_score, "starts": gen_starts,
+              "footer": lambda path: online_footer(_doc(path)),
               "scores": lambda paths: scores_markdown(start_scores(_maps(paths))),
               "budget": gen_budget}
 
