@@ -589,6 +589,30 @@ def member(P, k):
 
 
 # ----------------------------------------------------------------------------
+# The reference cell: one step of one network, written as the paper writes it. The tuned
+# engines below compute exactly this (tests hold each to it to 1e-12), with their own layout.
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def reference_step(P, x, h, c, cell=Cell()):
+    """One step of one network (P without a model axis; x (I,), h and c (H,)) -> (y, h, c).
+    Gate order i, f, g, o in Wx, Wh, b; the paper's equation numbers on the right."""
+    H = len(h)
+    z = x @ P["Wx"] + h @ P["Wh"] + P["b"]                  # net inputs of every gate and the cell
+    zi, zf, zg, zo = (z[k * H:(k + 1) * H] for k in range(4))
+    i = sigmoid(zi + P["p_i"] * c)                          # input gate, peephole from the old state (19)
+    f = sigmoid(zf + P["p_f"] * c) if cell.forget else 1.0  # forget gate (20), or none: pinned open
+    g = np.tanh(zg) if cell.kind == "modern" else zg        # cell input: tanh, or the paper's identity g
+    c = f * c + i * g                                       # the CEC (4)
+    o = sigmoid(zo + P["p_o"] * c)                          # output gate sees the NEW state (21)
+    h = o * (np.tanh(c) if cell.kind == "modern" else c)    # cell output; the paper drops h() (5)
+    y = h @ P["Wy"] + P["by"]                               # output unit (7)
+    return (y if cell.readout == "linear" else sigmoid(y)), h, c
+
+
+# ----------------------------------------------------------------------------
 # The cell. Buffers are (T, K, M, N): time, then features, then models, then
 # sequences. The slice one step reads or writes is (K, M, N) and every gate
 # block in it, (H, M, N), is ONE contiguous run of numbers: numpy is ~4x slower
