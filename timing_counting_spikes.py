@@ -2081,10 +2081,10 @@ class OnlineRun:
 
     def shard(self, k, n):
         """Shard k of n of this run's networks (shard_nets), their state as saved: a run of its own."""
-        parts = shard_nets([(name, self.nets[at]) for name, at in self.tables()], k, n)
-        starts = dict(zip([name for name, _ in self.tables()],
-                          np.cumsum([0] + [len(self.nets[at]) for _, at in self.tables()])))
-        idx = [starts[name] + p for name, at in parts for p in at]
+        tables = self.tables()
+        parts = shard_nets([(name, self.nets[at]) for name, at in tables], k, n)
+        first = {name: at.start or 0 for name, at in tables}        # where each table's networks begin
+        idx = [first[name] + p for name, at in parts for p in at]
         table = parts[0][0] if len(parts) == 1 else [[name, len(at)] for name, at in parts]
         nets = [self.nets[p] for p in idx]
         n_in = max(TASKS[c.task].n_in for _, c, _, _ in nets)     # a shard of networks without input has none
