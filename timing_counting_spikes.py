@@ -2345,22 +2345,27 @@ def save_online_checkpoint(path, run):
 
 def load_online_checkpoint(path):
     """-> OnlineRun as saved. ValueError with one clear line if the file is unusable."""
+    def not_one(e):
+        kind = npz_kind(path)
+        return ValueError(f"{path!r} is {kind}, not an online checkpoint" if kind else
+                          f"{path!r} is not an online checkpoint written by --checkpoint ({what_is_wrong(e)})")
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             st = {k[3:]: z[k] for k in z.files if k.startswith("st_")}
         if not st:
             raise KeyError("st_theta")
-        if meta.get("version") != ONLINE_STATE_VERSION:
-            raise ValueError(f"checkpoint {path!r} is of version {meta.get('version')!r}; "
-                             f"this code reads version {ONLINE_STATE_VERSION}")
-        nets = [(r, config_from_dict(c), s, v) for r, c, s, v in meta["nets"]]
+        version = meta.get("version")
     except OSError as e:
         raise ValueError(f"checkpoint {path!r} cannot be read ({e.strerror or e})")
-    except (KeyError, TypeError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as e:
-        kind = npz_kind(path)
-        raise ValueError(f"{path!r} is {kind}, not an online checkpoint" if kind else
-                         f"{path!r} is not an online checkpoint written by --checkpoint ({what_is_wrong(e)})")
+    except (KeyError, TypeError, ValueError, AttributeError, zipfile.BadZipFile, EOFError) as e:
+        raise not_one(e)                       # ValueError: also numpy's for a file that is no archive, and bad JSON
+    if version != ONLINE_STATE_VERSION:
+        raise ValueError(f"checkpoint {path!r} is of version {version!r}; this code reads version {ONLINE_STATE_VERSION}")
+    try:
+        nets = [(r, config_from_dict(c), s, v) for r, c, s, v in meta["nets"]]
+    except (KeyError, TypeError, ValueError) as e:
+        raise not_one(e)
     for k, v in family([(c, s, v) for _, c, s, v in nets]).items():
         st.setdefault(k, v)                    # checkpoints from before tables shared an axis: derived from nets
     widest = max(nets, key=lambda n: TASKS[n[1].task].n_in)
@@ -2630,8 +2635,8 @@ def what_is_wrong(e):
         return "it is cut short, or not an .npz archive"
     if isinstance(e, json.JSONDecodeError):
         return f"it is not valid JSON (line {e.lineno})"
-    if "allow_pickle" in str(e):
-        return "it holds Python objects, which this program never writes"
+    if "allow_pickle" in str(e):              # numpy took it for a pickle: neither .npz nor .npy
+        return "it is not an .npz archive"
     return "its contents are not laid out as this program writes them"
 
 

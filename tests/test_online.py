@@ -572,6 +572,16 @@ def test_damaged_checkpoint_is_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2 and "is not an online checkpoint" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("args", [["--resume"], ["--load"], ["--confirm"]])
+def test_a_file_that_is_no_archive_at_all_is_named_in_words(tmp_path, args, rejected):
+    """A text file where an .npz belongs: numpy takes it for a pickle and says so with advice
+    to load it unsafely; the line says what the file is not, and nothing of numpy's advice."""
+    (tmp_path / "x.npz").write_text("garbage")
+    (tmp_path / "x.json").write_text('{"rows": []}')
+    code, out, err = rejected(args + ["x" if args == ["--confirm"] else "x.npz"], tmp_path)
+    assert code == 2 and "it is not an .npz archive" in err and "allow_pickle" not in err, err
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 @pytest.mark.parametrize("mode", [["--task", "gts", "--learning", "online", "--budget", "100000000"],
                                   ["--seeds", "0-3"]])
