@@ -3733,7 +3733,7 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "readings": gen_readings, "weights": gen_weights, "times": gen_times, "bench": gen_bench,
               "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "score": gen_score, "starts": gen_starts,
               "footer": lambda path: online_footer(_doc(path)),
-              "scores": lambda paths: scores_markdown(start_scores(_maps(paths))),
+              "scores": lambda paths, first=None: scores_markdown(start_scores(_maps(paths))[:first and int(first)]),
               "budget": gen_budget}
 
 
