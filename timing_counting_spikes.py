@@ -4384,7 +4384,9 @@ def main(argv=None):
                        help="reproduce one of the paper's tables (1, 2, 3; gts = the table of its Figure 7; "
                             "3nf, gtsnf = their F = 10 rows without forget gate; recipe = the rows the batch "
                             "recipe was chosen on; probe = the rows the gate biases were chosen on, three "
-                            "readings each, online only) with the recipe of the learning mode, ten seeds per row and "
+                            "readings each, online only; map = the start map, rows of every family from a grid of "
+                            "gate biases on development seeds, online only, see --grid) with the recipe of the "
+                            "learning mode, ten seeds per row and "
                             "variant; other flags given (e.g. --learning online, --grad, --seeds) change the "
                             "recipe for every row; --json writes the results. With --learning online, several "
                             "joined by commas (e.g. 1,gts) or all (" + ",".join(ONLINE_TABLES) + ") run on one "
@@ -4422,8 +4424,9 @@ def main(argv=None):
                         "printed start); write --grid=... when it begins with a minus sign")
     g.add_argument("--shard", type=parse_shard, metavar="K/N",
                    help="run only shard K of N of the networks (pairs of variants dealt round robin over "
-                        "rows and tables, so shards cost about the same), e.g. one per cluster array task; "
-                        "--merge of the N results files gives the whole run's")
+                        "rows and tables, so shards cost about the same), e.g. one per cluster array task; with "
+                        "--resume CKPT, the K-th share of a saved run; --merge of the N results files gives the "
+                        "whole run's")
     g.add_argument("--budget-minutes", type=positive_float, metavar="MIN",
                    help="stop after this much wall clock in all (a resumed run counts its earlier time and "
                         "keeps its budget unless given a new one); the table then says how many streams "
