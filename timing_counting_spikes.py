@@ -3477,8 +3477,8 @@ def gen_headline_blocks():
 
 
 def gen_counts(*columns):
-    """Perfect networks per row (peephole / vanilla) of several table runs side by side:
-    columns 'TITLE=FILE', the rows matched by label."""
+    """Perfect networks per row (peephole / vanilla, of n each) of several table runs side by
+    side: columns 'TITLE=FILE', the rows matched by label."""
     pairs = [c.split("=", 1) for c in columns]
     docs = [(title.replace("_", " "), _doc(path)) for title, path in pairs]
     labels = list(dict.fromkeys(r["label"] for _, d in docs for r in d["rows"]))
@@ -3491,8 +3491,9 @@ def gen_counts(*columns):
                 cells.append("")
                 continue
             div = sum(r["ours"][v].get("diverged") or 0 for v in r["ours"])
+            n = {r["ours"][v]["n"] for v in r["ours"]}
             cells.append(" / ".join(str(r["ours"][v]["perfect"]) for v in VARIANTS if v in r["ours"])
-                         + (f" ({div} diverged)" if div else ""))
+                         + (f" of {n.pop()}" if len(n) == 1 else "") + (f" ({div} diverged)" if div else ""))
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
