@@ -3261,7 +3261,9 @@ SHORT_MARK = "(short)"
 
 def short(row):
     """Whether a results row has networks left short of their budget."""
-    return bool((row.get("reached") or {}).get("unfinished"))
+    if "reached" not in row:        # files older than the budget column: read it off the members
+        return any(m["streams"] is None and m["streams_run"] < row["config"]["budget"] for m in row["members"])
+    return bool(row["reached"]["unfinished"])
 
 
 def paired_text(row):
@@ -3336,7 +3338,9 @@ def reproduces(row, variant="peep"):
 
 
 def start_of(row):
-    return tuple(row["config"]["gate_biases"])
+    """A row's initial gate biases (files older than the biases in the config ran the printed ones)."""
+    c = row["config"]
+    return tuple(c["gate_biases"]) if "gate_biases" in c else config_from_dict(c).gate_biases
 
 
 def start_text(start):
@@ -3358,7 +3362,7 @@ def start_scores(doc):
             s["reproduced"].append(r["label"])
             s["by_family"][family] += 1
         s["perfect"] += sum(v["perfect"] for v in r["ours"].values())
-        s["short"] += bool(r["reached"]["unfinished"])
+        s["short"] += short(r)
     return sorted(out.values(), key=lambda s: (-len(s["reproduced"]), -s["perfect"]))
 
 

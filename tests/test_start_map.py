@@ -242,3 +242,19 @@ def test_a_table_of_rows_with_and_without_input_confirms_and_saves_each_row_with
     doc = tcs.online_doc(run, members)
     saved = tcs.load_table_params(path, doc)
     assert saved[0]["Wx"].shape == (2, 1, 4) and saved[1]["Wx"].shape == (2, 0, 4)
+
+
+def test_the_rule_scores_table_files_of_any_age_by_their_start():
+    """The scores read the committed tables too: the printed start's files, written before the
+    gate biases and the budget column were in the results, score as the printed start, and their
+    rows count as short when a network stopped before the budget without becoming perfect."""
+    old = tcs.read_json(os.path.join(tcs.HERE, "results", "printed_online_tablegts.json"))
+    assert "gate_biases" not in old["rows"][0]["config"] and "reached" not in old["rows"][0]
+    assert tcs.start_of(old["rows"][0]) == (0.0, -2.0, 2.0)
+    row = {"config": {"budget": 100}, "members": [{"streams": 40, "streams_run": 40},
+                                                  {"streams": None, "streams_run": 100}]}
+    assert not tcs.short(row)
+    row["members"].append({"streams": None, "streams_run": 99})
+    assert tcs.short(row)
+    scores = tcs.start_scores(old)
+    assert [s["start"] for s in scores] == [[0.0, -2.0, 2.0]] and scores[0]["short"] == len(old["rows"])
