@@ -3727,6 +3727,14 @@ def gen_starts(path, row):
             f"both {sum(all(w.values()) for w in won.values())} of {len(won)} starts")
 
 
+def gen_clock(path):
+    """An online run's size and wall clock: '6,380 networks in 93 min on 2 processes'."""
+    doc = _doc(path)
+    n = sum(s["n"] for r in doc["rows"] for s in r["ours"].values())
+    workers = doc.get("workers", 1)
+    return f"{n:,} networks in {doc['seconds'] / 60:.0f} min on {workers} process{'es' * (workers != 1)}"
+
+
 def gen_budget(path, row):
     return _k(_row(path, row)["config"]["budget"])
 
@@ -3739,7 +3747,7 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "score": gen_score, "starts": gen_starts,
               "footer": lambda path: online_footer(_doc(path)),
               "scores": lambda paths, first=None: scores_markdown(start_scores(_maps(paths))[:first and int(first)]),
-              "budget": gen_budget}
+              "budget": gen_budget, "clock": gen_clock}
 
 
 def render_doc(text, where="a document"):

@@ -1,6 +1,7 @@
 """README.md and docs/: every table and generated number equals what the committed results files
 give now (python timing_counting_spikes.py --docs writes them), and every link inside them leads
 somewhere."""
+import json
 import os
 import re
 
@@ -52,3 +53,12 @@ def test_a_stale_number_or_a_bad_marker_is_found(tmp_path):
         tcs.render_doc("<!-- gen: nothing here -->x<!-- /gen -->", "x.md")
     with pytest.raises(ValueError, match="x.md: <!-- gen: perfect results/missing.json 1 peep --> failed"):
         tcs.render_doc("<!-- gen: perfect results/missing.json 1 peep -->x<!-- /gen -->", "x.md")
+
+
+def test_a_runs_clock_counts_every_network_of_every_row_and_its_minutes(tmp_path):
+    doc = {"seconds": 5572.4, "workers": 2, "rows": [{"ours": {"peep": {"n": 10}, "vanilla": {"n": 10}}}] * 319}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    assert tcs.gen_clock(str(path)) == "6,380 networks in 93 min on 2 processes"
+    path.write_text(json.dumps({**doc, "workers": 1, "seconds": 59.0}))
+    assert tcs.gen_clock(str(path)) == "6,380 networks in 1 min on 1 process"
