@@ -4382,7 +4382,8 @@ def config_from_args(a):
     return cfg
 
 
-def main(argv=None):
+def build_parser():
+    """The command line: every flag, its help and its check."""
     p = Parser(
         description="Peephole vs vanilla LSTM on the timing tasks of Gers et al. (2002), pure numpy: "
                     "the earlier reproduction's MSD variant and the paper's NMSD, MSD, GTS and PFG.",
@@ -4458,6 +4459,11 @@ def main(argv=None):
     modes.add_argument("--merge", nargs="+", metavar="JSON", help="merge the results files of shards of one "
                        "table (--rows, --seeds) into --json PATH; with --save PATH also their weights (each "
                        "shard's .npz beside its .json)")
+    return p
+
+
+def main(argv=None):
+    p = build_parser()
     a = p.parse_args(argv)
     # user errors: one line, exit 2, before anything runs or is written
     try:
@@ -4467,103 +4473,142 @@ def main(argv=None):
         p.error(e)
     a.workers = a.workers or os.cpu_count() or 1
     a.checkpoint_minutes = a.checkpoint_minutes or CHECKPOINT_MINUTES
-
     if a.gradcheck:
         return 0 if gradcheck() <= GRADCHECK_TOL else 1
     if a.report:
-        docs = []
-        for path in filter(None, (a.report, a.compare)):
-            try:
-                docs.append(read_json(path))
-            except ValueError as e:
-                p.error(e)
-            if not isinstance(docs[-1], dict):
-                p.error(f"{path!r} holds a JSON {JSON_KIND.get(type(docs[-1]), 'value')}, not a results file "
-                        "this program writes")
-        try:
-            text = report_any(*docs)
-        except ValueError as e:
-            p.error(e)
-        except (KeyError, TypeError, AttributeError, IndexError) as e:
-            p.error(f"{a.report!r} is not a results file this program writes ({what_is_wrong(e)})")
-        print(text)
-        return 0
+        return report_main(p, a)
     if a.docs:
-        try:
-            write_docs()
-        except ValueError as e:
-            p.error(e)
-        return 0
+        return docs_main(p)
     if a.merge:
         return merge_main(p, a)
     if a.confirm:
-        try:
-            if a.json:
-                check_output_path(a.json)
-            doc = confirm_table(a.confirm)
-        except ValueError as e:
-            p.error(e)
-        for r in doc["rows"]:
-            print(f"{r['label']:<26} " + " | ".join(f"{v}: {s['perfect']}/{s['n']} perfect, {s['confirmed']} confirmed"
-                                                     for v, s in r["ours"].items()))
-        if a.json:
-            write_json(a.json, doc)
-            print(f"wrote {a.json}")
-        return 0
+        return confirm_main(p, a)
     if a.resume or given.get("learning") == "online":
         return online_main(p, a, given)
+    if a.table:
+        return table_main(p, a, given)
+    if a.load:
+        return load_main(p, a)
     try:
-        if a.load:
-            cfg, P, members = load_checkpoint(a.load)
-        else:
-            if a.table:             # every row with the flags given over the recipe (run_table trains them)
-                if len(a.table) > 1:
-                    raise ValueError(f"--table {','.join(a.table)}: several tables run together with "
-                                     "--learning online only; give one")
-                a.table = a.table[0]
-                table_nets_from_args(a.table, given)
-            else:
-                cfg = config_from_args(a)
-                cfg.validate()
-            for path in (a.json, a.save):
-                if path:
-                    check_output_path(path)
+        cfg = config_from_args(a)
+        cfg.validate()
+        check_outputs(a)
     except ValueError as e:
         p.error(e)
-    if a.table:
-        print(f"table {a.table}: {TABLES[a.table]['title']}; recipe: {flags_text(RECIPE)}"
-              + (f"; given: {flags_text(given)}" if given else "") + "; "
-              f"{a.workers} process(es)", flush=True)
-        try:
-            done, code = interruptible(lambda: run_table(a.table, a.workers, given, log=print),
-                                       lambda: "interrupted; nothing written")
-        except DivergenceError as e:
-            p.exit(3, f"{p.prog}: {e}\n")
-        if code:
-            return code
-        doc, params = done
-        print(table_markdown(doc))
-        print(f"table {a.table} took {doc['seconds']:.0f}s")
-        print(machine_line())
-        if a.json:
-            write_json(a.json, doc)
-            print(f"wrote {a.json}")
-        if a.save:
-            save_table_params(a.save, params)
-            print(f"wrote {a.save}")
-        return 0
-    if a.load:
-        metrics = evaluate(cfg, P, members, test_sets(cfg))
-        print(summary_table(cfg, {"members": [{"seed": s, "variant": v, "final": m}
-                                              for (s, v), m in zip(members, metrics)]}))
-        return 0
     if a.bench:
+        return bench_main(p, a, cfg)
+    return train_main(p, a, cfg)
+
+
+def check_outputs(a):
+    """ValueError for a --json or --save path that cannot be written."""
+    for path in (a.json, a.save):
+        if path:
+            check_output_path(path)
+
+
+def report_main(p, a):
+    docs = []
+    for path in filter(None, (a.report, a.compare)):
         try:
-            against = a.bench_against and load_engine(a.bench_against)
+            docs.append(read_json(path))
         except ValueError as e:
             p.error(e)
-        _, code = interruptible(lambda: (bench(cfg), bench_online(against)), lambda: "benchmark interrupted")
-        return code or 0
+        if not isinstance(docs[-1], dict):
+            p.error(f"{path!r} holds a JSON {JSON_KIND.get(type(docs[-1]), 'value')}, not a results file "
+                    "this program writes")
+    try:
+        text = report_any(*docs)
+    except ValueError as e:
+        p.error(e)
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        p.error(f"{a.report!r} is not a results file this program writes ({what_is_wrong(e)})")
+    print(text)
+    return 0
+
+
+def docs_main(p):
+    try:
+        write_docs()
+    except ValueError as e:
+        p.error(e)
+    return 0
+
+
+def confirm_main(p, a):
+    try:
+        if a.json:
+            check_output_path(a.json)
+        doc = confirm_table(a.confirm)
+    except ValueError as e:
+        p.error(e)
+    for r in doc["rows"]:
+        print(f"{r['label']:<26} " + " | ".join(f"{v}: {s['perfect']}/{s['n']} perfect, {s['confirmed']} confirmed"
+                                                 for v, s in r["ours"].items()))
+    if a.json:
+        write_json(a.json, doc)
+        print(f"wrote {a.json}")
+    return 0
+
+
+def table_main(p, a, given):
+    """A batch --table run: every row with the flags given over the recipe."""
+    try:
+        if len(a.table) > 1:
+            raise ValueError(f"--table {','.join(a.table)}: several tables run together with "
+                             "--learning online only; give one")
+        a.table = a.table[0]
+        table_nets_from_args(a.table, given)
+        check_outputs(a)
+    except ValueError as e:
+        p.error(e)
+    print(f"table {a.table}: {TABLES[a.table]['title']}; recipe: {flags_text(RECIPE)}"
+          + (f"; given: {flags_text(given)}" if given else "") + "; "
+          f"{a.workers} process(es)", flush=True)
+    try:
+        done, code = interruptible(lambda: run_table(a.table, a.workers, given, log=print),
+                                   lambda: "interrupted; nothing written")
+    except DivergenceError as e:
+        p.exit(3, f"{p.prog}: {e}\n")
+    if code:
+        return code
+    doc, params = done
+    print(table_markdown(doc))
+    print(f"table {a.table} took {doc['seconds']:.0f}s")
+    print(machine_line())
+    if a.json:
+        write_json(a.json, doc)
+        print(f"wrote {a.json}")
+    if a.save:
+        save_table_params(a.save, params)
+        print(f"wrote {a.save}")
+    return 0
+
+
+def load_main(p, a):
+    """--load: a saved checkpoint evaluated on its own test sets."""
+    try:
+        cfg, P, members = load_checkpoint(a.load)
+        check_outputs(a)
+    except ValueError as e:
+        p.error(e)
+    metrics = evaluate(cfg, P, members, test_sets(cfg))
+    print(summary_table(cfg, {"members": [{"seed": s, "variant": v, "final": m}
+                                          for (s, v), m in zip(members, metrics)]}))
+    return 0
+
+
+def bench_main(p, a, cfg):
+    try:
+        against = a.bench_against and load_engine(a.bench_against)
+    except ValueError as e:
+        p.error(e)
+    _, code = interruptible(lambda: (bench(cfg), bench_online(against)), lambda: "benchmark interrupted")
+    return code or 0
+
+
+def train_main(p, a, cfg):
+    """Training with the flags given (by default the headline experiment)."""
     task = f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}]" if cfg.task == "msd" else row_label(cfg)
     print(f"training {len(members_of(cfg))} model(s): {seeds_text(cfg.seeds)} x {' and '.join(cfg.variants)}, "
           f"{task}, {cfg.cell} cell, H={cfg.hidden}, {cfg.iters} iterations of batch {cfg.batch}, "
