@@ -63,7 +63,7 @@ The paper's own learning (--learning online; its Sections 2.2, 3.2, 4.1)
     holds. The two networks of a seed are a pair, so peephole against vanilla is the exact
     McNemar test on the seeds where only one is perfect (Fisher's, unpaired, beside it). A step
     of a table's networks makes about 50 numpy calls: each stream is laid out a window of steps
-    ahead, and streams that end are taken up together (--bench counts the calls).
+    ahead, and streams that end are taken up together (bench/benchmark.py counts the calls).
 
 The start (--table map)
     The paper prints the initial input, forget and output gate biases as 0/-2/+2; from them its
@@ -83,7 +83,7 @@ Commands
                                                           # every online table on one axis, a file each
     python timing_counting_spikes.py --table map --learning online --json results/map.json   # the start map
     python timing_counting_spikes.py --gradcheck          # exits 1 above tolerance
-    python timing_counting_spikes.py --bench              # both engines' speed
+    python bench/benchmark.py                             # both engines' speed (beside the tests)
     python timing_counting_spikes.py --docs               # README.md and docs/ anew from results/
     A flag the chosen run would not read (--T with a paper task, --lr with online learning,
     --hidden with --load, two modes at once) is an error, as is any bad value: one line, exit 2.
@@ -111,7 +111,8 @@ Layout of this file, top to bottom
     paper's online learning (one RTRL step of many networks); training and evaluation of an
     ensemble, batch and online, with checkpoints and shards; reporting and paired statistics;
     files; the paper's tables, the start map and the rule that reads it; documents generated
-    from results/; gradient check; benchmark; command line.
+    from results/; gradient check; command line. The benchmark lives beside the tests, in
+    bench/benchmark.py.
 
 Deliberately left out
     The paper's full budgets (10^7-10^8 training streams per network): our online runs stop
@@ -119,7 +120,6 @@ Deliberately left out
 """
 import argparse
 import dataclasses
-import importlib.util
 import itertools
 import json
 import math
@@ -3632,7 +3632,7 @@ def gen_times(*paths):
 
 
 def gen_bench(path):
-    """The online cases of every --bench run in a benchmark file, side by side: per case the
+    """The online cases of every benchmark run in a benchmark file (bench/benchmark.py), side by side: per case the
     numpy calls per step of this engine and of the one it ran against, then per run the fastest
     M network-steps/s of each and the speed-up; then the batch engine's ms per iteration."""
     with open(os.path.join(HERE, path)) as f:
@@ -3855,231 +3855,6 @@ def gradcheck(eps=1e-4, log=print):
     log(f"worst relative error {worst:.2e} (tolerance {GRADCHECK_TOL:.0e}): "
         + ("PASS" if worst <= GRADCHECK_TOL else "FAIL"))
     return worst
-
-
-# ----------------------------------------------------------------------------
-# Benchmark: milliseconds per batch iteration (evaluation excluded), microseconds per online step.
-
-def bench(cfg, iters=200, repeats=3, log=print):
-    """Wall-clock per iteration of whole runs (set-up and process start included), with the
-    test set shrunk to one sequence so that evaluation costs nothing. Each case runs
-    `repeats` times; the median and the fastest are reported (other load only slows a run)."""
-    def run(seeds, variants, workers):
-        c = dataclasses.replace(cfg, seeds=tuple(seeds), variants=tuple(variants), iters=iters,
-                                eval_every=10 ** 9, n_test=1)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            train_parallel(c, workers)
-            times.append((time.perf_counter() - t0) / iters * 1e3)
-        return np.median(times), min(times)
-    cases = [("1 model, peep", [4], ["peep"], 1), ("1 model, vanilla", [4], ["vanilla"], 1),
-             ("14 models (7 seeds x 2), 1 process", range(7), VARIANTS, 1),
-             ("14 models (7 seeds x 2), 2 processes", range(7), VARIANTS, 2)]
-    log(machine_line())
-    log(f"benchmark: T={cfg.T} H={cfg.hidden} batch={cfg.batch}, {iters} iterations per run, "
-        f"median and fastest of {repeats} runs")
-    log(f"{'run':<38} {'ms/iter':>8} {'ms/model-iter':>14} {'fastest':>8}")
-    rows = []
-    for name, seeds, variants, workers in cases:
-        med, best = run(seeds, variants, workers)
-        m = len(seeds) * len(variants)
-        rows.append((name, med, best, m))
-        log(f"{name:<38} {med:>8.2f} {med / m:>14.2f} {best / m:>8.2f}")
-    return rows
-
-
-class _Counted(np.ndarray):
-    """An array that counts the numpy calls made on it or made by numpy functions reached
-    through _CountedNumpy (ufuncs, array functions, indexing), one per call however deep."""
-    calls = depth = 0
-
-    def __array_ufunc__(self, ufunc, method, *args, **kw):
-        return _counted_call(getattr(ufunc, method), args, kw)
-
-    def __array_function__(self, func, types, args, kw):
-        return _counted_call(func, args, kw)
-
-    def __getitem__(self, index):
-        return _counted_call(np.ndarray.__getitem__, (self, index), {})
-
-    def __setitem__(self, index, value):
-        _counted_call(np.ndarray.__setitem__, (self, index, value), {})
-
-
-def _plain(a):
-    if isinstance(a, _Counted):
-        return a.view(np.ndarray)
-    if isinstance(a, (tuple, list)):
-        return type(a)(_plain(b) for b in a)
-    return {k: _plain(v) for k, v in a.items()} if isinstance(a, dict) else a
-
-
-def _counted_call(f, args, kw):
-    _Counted.calls += _Counted.depth == 0
-    _Counted.depth += 1
-    try:
-        r = f(*_plain(args), **_plain(kw))
-    finally:
-        _Counted.depth -= 1
-    if isinstance(r, tuple):
-        return tuple(x.view(_Counted) if type(x) is np.ndarray else x for x in r)
-    return r.view(_Counted) if type(r) is np.ndarray else r
-
-
-class _CountedNumpy:
-    """Stands in for a module's `np` while calls are counted: each function it hands out counts."""
-    def __init__(self, f=np):
-        self.f = f
-
-    def __call__(self, *args, **kw):
-        return _counted_call(self.f, args, kw)
-
-    def __getattr__(self, name):
-        obj = getattr(self.f, name)
-        return _CountedNumpy(obj) if callable(obj) and not isinstance(obj, type) else obj
-
-
-def bench_run(engine, nets, endless):
-    """An online run of `engine` (this module or another version of it) on nets; endless: no
-    stream ever ends (tolerance and stream length raised), so that a step is the step itself."""
-    run = engine.OnlineRun(nets)
-    if endless:
-        run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
-    return run
-
-
-def engine_nets(engine, run):
-    """The OnlineNets of a run of `engine`; copies of this file from before several tables
-    could share an axis take the run's one task family as arguments."""
-    if hasattr(run, "online_nets"):
-        return run.online_nets()
-    return engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
-
-
-def late_run(engine, paths):
-    """The unfinished networks of the online runs saved at checkpoint `paths`, all on one axis,
-    as a run of `engine`: the step late in training (joined only by this engine)."""
-    runs = [engine.load_online_checkpoint(p) for p in paths]
-    parts = [take(r.st, np.flatnonzero(~r.st["done"])) for r in runs]
-    run = max(runs, key=lambda r: r.n_in)
-    run.st = parts[0] if len(parts) == 1 else join_states(parts, run.H)
-    return run
-
-
-def bench_source(engine, source, endless):
-    """A fresh run of `engine` for the benchmark: of networks (a list: bench_run), or late in
-    training (a tuple of checkpoint paths: late_run)."""
-    return late_run(engine, source) if isinstance(source, tuple) else bench_run(engine, source, endless)
-
-
-def bench_seconds(engine, source, steps, endless):
-    """Seconds of `steps` steps of an online run of `engine` (bench_source)."""
-    net = engine_nets(engine, bench_source(engine, source, endless))
-    with np.errstate(over="ignore", invalid="ignore"):
-        t0 = time.perf_counter()
-        net.run(steps)
-        return time.perf_counter() - t0
-
-
-def online_calls(engine, source, steps, endless):
-    """numpy calls per step of `engine` (this module or another version of it) on networks or
-    checkpoints (bench_source)."""
-    run = bench_source(engine, source, endless)
-    saved, engine.np = engine.np, _CountedNumpy()
-    try:
-        for k in run.st:
-            run.st[k] = run.st[k].view(_Counted)
-        net = engine_nets(engine, run)
-        _Counted.calls = 0
-        net.run(steps)
-        return _Counted.calls / steps
-    finally:
-        engine.np = saved
-
-
-BENCH_WIDTHS = (140, 1400, 5600)      # Table 1's 7 rows x 2 variants x 10, 100 and 400 seeds
-
-
-def load_engine(path):
-    """Another copy of this file, as a module whose online engine the benchmark can run."""
-    if not os.path.isfile(path):
-        raise ValueError(f"--bench-against {path!r}: no such file")
-    spec = importlib.util.spec_from_file_location("tcs_against", path)
-    if spec is None:
-        raise ValueError(f"--bench-against {path!r}: not a Python file")
-    try:
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    except Exception as e:        # any file at all may be named here: say what it is not
-        raise ValueError(f"--bench-against {path!r}: not a copy of this file (importing it failed: {e})") from None
-    if not all(hasattr(module, k) for k in ("OnlineRun", "OnlineNets", "table_nets")):
-        raise ValueError(f"--bench-against {path!r}: not a copy of this file (it has no online engine)")
-    return module
-
-
-def bench_online(against=None, rounds=5, log=print):
-    """Network-steps per second of the online step in one process: on Table 1's networks, 140,
-    1400 and 5600 of them, and on the paper's online tables at ten seeds (ONLINE_TABLES, 900
-    networks), each table on an axis of its own one after another, or all on one axis (--table
-    all; this engine only). Each case runs with no stream ending (tolerance and stream length
-    raised: the step itself) and from the start of training (streams a few steps long, some
-    ending at every step). Then late in training: the unfinished networks of the online runs
-    whose checkpoints are in results/, each run's apart or all on one axis. Each run takes
-    about the same number of network-steps. The fastest of `rounds` runs is reported (other
-    load only slows a run), with the median, and numpy calls per step. With `against`, another
-    copy of this file as a module (load_engine), its engine runs the same cases, interleaved
-    round by round with this one; the last column is this engine's speed-up."""
-    engines = [("this", sys.modules[__name__])] + ([("against", against)] if against else [])
-    log(f"online benchmark: one process, fastest and median of {rounds} runs"
-        + (f", interleaved with the engine of {against.__file__}" if against else ""))
-    log(f"{'engine':<8} {'networks':>8} {'case':<46} {'us/step':>8} {'M net-steps/s':>14} {'median':>7} "
-        f"{'calls/step':>10}" + ("  speed-up" if against else ""))
-    # per setup: its networks, its runs (engine, label, groups of networks or checkpoints, each group
-    # on an axis of its own; interleaved round by round) and its cases
-    fresh = (("no stream ending", True), ("from the start of training", False))
-    setups = [(width, [(name, engine, "Table 1", [engine.table_nets("1", {"learning": "online",
-                                                                         "seeds": tuple(range(width // 14))})])
-                       for name, engine in engines], fresh) for width in BENCH_WIDTHS]
-    apart = {name: [engine.table_nets(t, {"learning": "online"}) for t in ONLINE_TABLES] for name, engine in engines}
-    setups.append((sum(map(len, apart["this"])),
-                   [(name, engine, "tables apart", apart[name]) for name, engine in engines]
-                   + [("this", engines[0][1], "tables on one axis", [sum(apart["this"], [])])], fresh))
-    # late in training: the unfinished networks of the online runs committed in results/
-    where = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    paths = sorted(os.path.join(where, f) for f in (os.listdir(where) if os.path.isdir(where) else ())
-                   if f.startswith("ckpt_") and f.endswith(".npz"))
-    open_ = {p: int(np.count_nonzero(~load_online_checkpoint(p).st["done"])) for p in paths}
-    paths = [p for p in paths if open_[p]]
-    if paths:
-        setups.append((sum(open_.values()),
-                       [(name, engine, "shards apart", [(p,) for p in paths]) for name, engine in engines]
-                       + [("this", engines[0][1], "shards on one axis", [tuple(paths)])],
-                       (("late in training", None),)))
-    rows, best = [], {}
-    for width, runs, cases in setups:
-        steps = max(160, 600_000 // width)
-        for case, endless in cases:
-            times = [[] for _ in runs]
-            for _ in range(rounds):
-                for (name, engine, label, groups), t in zip(runs, times):
-                    t.append(sum(bench_seconds(engine, g, steps, endless) for g in groups))
-            for (name, engine, label, groups), t in zip(runs, times):
-                with np.errstate(over="ignore", invalid="ignore"):
-                    calls = sum(online_calls(engine, g, min(steps, 320), endless) for g in groups)
-                b, med = min(t) / steps, float(np.median(t)) / steps
-                best[label, case, name] = b
-                rows.append(dict(engine=name, networks=width, case=f"{label}, {case}", us_per_step=b * 1e6,
-                                 net_steps_per_s=width / b, median_net_steps_per_s=width / med, calls_per_step=calls))
-                log(f"{name:<8} {width:>8} {label + ', ' + case:<46} {b * 1e6:>8.1f} {width / b / 1e6:>14.2f} "
-                    f"{width / med / 1e6:>7.2f} {calls:>10.1f}"
-                    + (f"  {b / best[label, case, 'this']:7.2f}x" if name == "against" else ""))
-    for what, case in [("tables", c) for c, _ in fresh] + ([("shards", "late in training")] if paths else []):
-        one = best[f"{what} on one axis", case, "this"]
-        log(f"{what} on one axis, {case}: {best[f'{what} apart', case, 'this'] / one:.2f}x the network-steps/s of "
-            f"this engine's {what} apart" + (f", {best[f'{what} apart', case, 'against'] / one:.2f}x the other "
-                                             "engine's" if against else ""))
-    return rows
 
 
 # ----------------------------------------------------------------------------
@@ -4312,12 +4087,12 @@ def explicit_fields(a):
 # The modes of the command line (training is the mode when none is given), and the flags
 # other than the Config flags that each one reads; only training and --table read Config
 # flags. Online training and --table also read ONLINE_FLAGS, and --table online --rows.
-MODES = ("gradcheck", "bench", "report", "docs", "merge", "confirm", "load", "resume", "table")
+MODES = ("gradcheck", "report", "docs", "merge", "confirm", "load", "resume", "table")
 MODE_FLAGS = {"train": ("json", "save", "workers"), "table": ("json", "save", "workers"),
               "resume": ("json", "save", "workers"), "report": ("compare",), "merge": ("json", "save"),
-              "confirm": ("json",), "load": (), "gradcheck": (), "bench": ("bench_against",), "docs": ()}
+              "confirm": ("json",), "load": (), "gradcheck": (), "docs": ()}
 ONLINE_FLAGS = ("budget_minutes", "checkpoint", "checkpoint_minutes")
-OTHER_FLAGS = ("json", "save", "workers", "compare", "rows", "grid", "shard", "bench_against") + ONLINE_FLAGS
+OTHER_FLAGS = ("json", "save", "workers", "compare", "rows", "grid", "shard") + ONLINE_FLAGS
 
 
 def check_flags(a, given):
@@ -4415,14 +4190,6 @@ def build_parser():
                        help="evaluate a saved checkpoint on its own test sets instead of training")
     modes.add_argument("--gradcheck", action="store_true",
                        help="check BPTT against central differences for both variants; exit 1 on failure")
-    modes.add_argument("--bench", action="store_true",
-                       help="time both engines: milliseconds per batch iteration for 1 and 14 models; "
-                            "network-steps per second and numpy calls per online step of Table 1's "
-                            "networks, 140, 1400 and 5600 of them, of the six online tables apart and on "
-                            "one axis, and late in training (the unfinished networks of results/ckpt_*.npz)")
-    files.add_argument("--bench-against", metavar="PY",
-                       help="with --bench: also run the online cases on the engine of another copy of this "
-                            "file (e.g. from a git worktree of an earlier commit), interleaved with this one")
     modes.add_argument("--report", metavar="JSON",
                        help="print the markdown tables of any results file this program writes (a run's, "
                             "a table's, --confirm's or --merge's --json), and exit")
@@ -4495,8 +4262,6 @@ def main(argv=None):
         check_outputs(a)
     except ValueError as e:
         p.error(e)
-    if a.bench:
-        return bench_main(p, a, cfg)
     return train_main(p, a, cfg)
 
 
@@ -4596,15 +4361,6 @@ def load_main(p, a):
     print(summary_table(cfg, {"members": [{"seed": s, "variant": v, "final": m}
                                           for (s, v), m in zip(members, metrics)]}))
     return 0
-
-
-def bench_main(p, a, cfg):
-    try:
-        against = a.bench_against and load_engine(a.bench_against)
-    except ValueError as e:
-        p.error(e)
-    _, code = interruptible(lambda: (bench(cfg), bench_online(against)), lambda: "benchmark interrupted")
-    return code or 0
 
 
 def train_main(p, a, cfg):

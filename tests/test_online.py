@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import timing_counting_spikes as tcs
+from bench import benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -220,7 +221,7 @@ def test_every_online_table_runs_bit_for_bit_as_on_the_previous_engine(table, tm
     for engine in (old, tcs):
         run = engine.OnlineRun(engine.table_nets(table, {"learning": "online", "seeds": (0,)}))
         with np.errstate(over="ignore", invalid="ignore"):
-            tcs.engine_nets(engine, run).run(2000)
+            benchmark.engine_nets(engine, run).run(2000)
         states.append(run.st)
     a, b = states
     assert a["j"].sum() > 5 * len(a["j"])                    # many streams ended and began
@@ -249,50 +250,6 @@ def test_a_committed_checkpoint_resumes_bit_for_bit_as_on_the_previous_engine(sh
     assert (~a["done"]).any()
     for name in OUTCOMES:
         assert np.array_equal(a[name], b[name]), name
-
-
-def test_the_benchmarks_late_shards_on_one_axis_step_as_each_alone():
-    """late_run joins the unfinished networks of committed shards of different tables (input
-    spikes and PFG, with and without an input) on one axis; 800 steps there end where each
-    shard's networks end on their own."""
-    paths = [os.path.join(ROOT, "results", f"ckpt_{shard}.npz") for shard in ("t1c", "3nf")]
-    alone = []
-    for p in paths:
-        run = tcs.late_run(tcs, (p,))
-        with np.errstate(over="ignore", invalid="ignore"):
-            run.online_nets().run(800)
-        alone.append(run.st)
-    both = tcs.late_run(tcs, tuple(paths))
-    assert both.n_in == 1 and len(both.st["done"]) == sum(len(a["done"]) for a in alone)
-    j0 = both.st["j"].copy()
-    with np.errstate(over="ignore", invalid="ignore"):
-        both.online_nets().run(800)
-    assert (both.st["j"] > j0).sum() > len(j0) // 2          # most networks ran training streams
-    at = 0
-    for a, n_in in zip(alone, (1, 0)):
-        part = tcs.resize_inputs(tcs.take(both.st, np.arange(at, at + len(a["done"]))), 1, 1, n_in)
-        at += len(a["done"])
-        for name in OUTCOMES:
-            assert np.array_equal(a[name], part[name]), name
-
-
-def test_a_step_of_table_1s_networks_makes_few_numpy_calls():
-    """The call count the benchmark reports, checked: at most 60 numpy calls per step with no
-    stream ending and 90 from the start of training, for Table 1's 140 networks."""
-    nets = tcs.table_nets("1", {"learning": "online"})
-    with np.errstate(over="ignore", invalid="ignore"):
-        steady, start = (tcs.online_calls(tcs, nets, 160, endless) for endless in (True, False))
-    assert 40 < steady <= 60 and 60 < start <= 90, (steady, start)
-
-
-def test_the_call_counter_counts_each_numpy_call_once():
-    a = np.zeros(4).view(tcs._Counted)
-    tcs._Counted.calls = 0
-    np.exp(a, out=a)                          # 1: a ufunc
-    b = a + 1.0                               # 2: an operator, a ufunc inside
-    a[1:] = b[:3]                             # 3, 4: a slice read and a write
-    np.copyto(a, b, where=b > 0)              # 5, 6: a comparison and an array function
-    assert tcs._Counted.calls == 6 and type(b) is tcs._Counted
 
 
 def test_peepholes_held_at_zero_equal_the_vanilla_network():

@@ -1,0 +1,273 @@
+"""Benchmarks of timing_counting_spikes.py, beside its tests: how fast each engine is.
+
+    python bench/benchmark.py                                              # both engines
+    python bench/benchmark.py --against ../previous/timing_counting_spikes.py   # and another copy's online engine
+
+The batch engine: milliseconds per iteration of whole runs of the headline configuration (1 and
+14 models, 1 and 2 processes; evaluation excluded). The online engine: network-steps per second
+and numpy calls per step on Table 1's networks (140, 1400 and 5600 of them), on the paper's
+online tables apart and on one axis, and late in training (the unfinished networks of the
+checkpoints in results/). The speed of a step on this problem is numpy's call overhead, so the
+calls per step are counted too (every numpy call made on the engine's arrays, once however deep).
+Other load only slows a run: each case reports its fastest and median of several runs.
+"""
+import argparse
+import dataclasses
+import importlib.util
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import timing_counting_spikes as tcs  # noqa: E402  (sets numpy's thread count before numpy loads)
+import numpy as np  # noqa: E402
+
+
+def bench(cfg, iters=200, repeats=3, log=print):
+    """Wall-clock per iteration of whole runs (set-up and process start included), with the
+    test set shrunk to one sequence so that evaluation costs nothing. Each case runs
+    `repeats` times; the median and the fastest are reported (other load only slows a run)."""
+    def run(seeds, variants, workers):
+        c = dataclasses.replace(cfg, seeds=tuple(seeds), variants=tuple(variants), iters=iters,
+                                eval_every=10 ** 9, n_test=1)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            tcs.train_parallel(c, workers)
+            times.append((time.perf_counter() - t0) / iters * 1e3)
+        return np.median(times), min(times)
+    cases = [("1 model, peep", [4], ["peep"], 1), ("1 model, vanilla", [4], ["vanilla"], 1),
+             ("14 models (7 seeds x 2), 1 process", range(7), tcs.VARIANTS, 1),
+             ("14 models (7 seeds x 2), 2 processes", range(7), tcs.VARIANTS, 2)]
+    log(tcs.machine_line())
+    log(f"benchmark: T={cfg.T} H={cfg.hidden} batch={cfg.batch}, {iters} iterations per run, "
+        f"median and fastest of {repeats} runs")
+    log(f"{'run':<38} {'ms/iter':>8} {'ms/model-iter':>14} {'fastest':>8}")
+    rows = []
+    for name, seeds, variants, workers in cases:
+        med, best = run(seeds, variants, workers)
+        m = len(seeds) * len(variants)
+        rows.append((name, med, best, m))
+        log(f"{name:<38} {med:>8.2f} {med / m:>14.2f} {best / m:>8.2f}")
+    return rows
+
+
+class _Counted(np.ndarray):
+    """An array that counts the numpy calls made on it or made by numpy functions reached
+    through _CountedNumpy (ufuncs, array functions, indexing), one per call however deep."""
+    calls = depth = 0
+
+    def __array_ufunc__(self, ufunc, method, *args, **kw):
+        return _counted_call(getattr(ufunc, method), args, kw)
+
+    def __array_function__(self, func, types, args, kw):
+        return _counted_call(func, args, kw)
+
+    def __getitem__(self, index):
+        return _counted_call(np.ndarray.__getitem__, (self, index), {})
+
+    def __setitem__(self, index, value):
+        _counted_call(np.ndarray.__setitem__, (self, index, value), {})
+
+
+def _plain(a):
+    if isinstance(a, _Counted):
+        return a.view(np.ndarray)
+    if isinstance(a, (tuple, list)):
+        return type(a)(_plain(b) for b in a)
+    return {k: _plain(v) for k, v in a.items()} if isinstance(a, dict) else a
+
+
+def _counted_call(f, args, kw):
+    _Counted.calls += _Counted.depth == 0
+    _Counted.depth += 1
+    try:
+        r = f(*_plain(args), **_plain(kw))
+    finally:
+        _Counted.depth -= 1
+    if isinstance(r, tuple):
+        return tuple(x.view(_Counted) if type(x) is np.ndarray else x for x in r)
+    return r.view(_Counted) if type(r) is np.ndarray else r
+
+
+class _CountedNumpy:
+    """Stands in for a module's `np` while calls are counted: each function it hands out counts."""
+    def __init__(self, f=np):
+        self.f = f
+
+    def __call__(self, *args, **kw):
+        return _counted_call(self.f, args, kw)
+
+    def __getattr__(self, name):
+        obj = getattr(self.f, name)
+        return _CountedNumpy(obj) if callable(obj) and not isinstance(obj, type) else obj
+
+
+def bench_run(engine, nets, endless):
+    """An online run of `engine` (this module or another version of it) on nets; endless: no
+    stream ever ends (tolerance and stream length raised), so that a step is the step itself."""
+    run = engine.OnlineRun(nets)
+    if endless:
+        run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
+    return run
+
+
+def engine_nets(engine, run):
+    """The OnlineNets of a run of `engine`; copies of this file from before several tables
+    could share an axis take the run's one task family as arguments."""
+    if hasattr(run, "online_nets"):
+        return run.online_nets()
+    return engine.OnlineNets(run.st, run.layout, run.cell, run.H, run.n_in)
+
+
+def late_run(engine, paths):
+    """The unfinished networks of the online runs saved at checkpoint `paths`, all on one axis,
+    as a run of `engine`: the step late in training (joined only by this engine)."""
+    runs = [engine.load_online_checkpoint(p) for p in paths]
+    parts = [tcs.take(r.st, np.flatnonzero(~r.st["done"])) for r in runs]
+    run = max(runs, key=lambda r: r.n_in)
+    run.st = parts[0] if len(parts) == 1 else tcs.join_states(parts, run.H)
+    return run
+
+
+def bench_source(engine, source, endless):
+    """A fresh run of `engine` for the benchmark: of networks (a list: bench_run), or late in
+    training (a tuple of checkpoint paths: late_run)."""
+    return late_run(engine, source) if isinstance(source, tuple) else bench_run(engine, source, endless)
+
+
+def bench_seconds(engine, source, steps, endless):
+    """Seconds of `steps` steps of an online run of `engine` (bench_source)."""
+    net = engine_nets(engine, bench_source(engine, source, endless))
+    with np.errstate(over="ignore", invalid="ignore"):
+        t0 = time.perf_counter()
+        net.run(steps)
+        return time.perf_counter() - t0
+
+
+def online_calls(engine, source, steps, endless):
+    """numpy calls per step of `engine` (this module or another version of it) on networks or
+    checkpoints (bench_source)."""
+    run = bench_source(engine, source, endless)
+    saved, engine.np = engine.np, _CountedNumpy()
+    try:
+        for k in run.st:
+            run.st[k] = run.st[k].view(_Counted)
+        net = engine_nets(engine, run)
+        _Counted.calls = 0
+        net.run(steps)
+        return _Counted.calls / steps
+    finally:
+        engine.np = saved
+
+
+BENCH_WIDTHS = (140, 1400, 5600)      # Table 1's 7 rows x 2 variants x 10, 100 and 400 seeds
+
+
+def load_engine(path):
+    """Another copy of timing_counting_spikes.py, as a module whose online engine the benchmark can run."""
+    if not os.path.isfile(path):
+        raise ValueError(f"--against {path!r}: no such file")
+    spec = importlib.util.spec_from_file_location("tcs_against", path)
+    if spec is None:
+        raise ValueError(f"--against {path!r}: not a Python file")
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except Exception as e:        # any file at all may be named here: say what it is not
+        raise ValueError(f"--against {path!r}: not a copy of timing_counting_spikes.py (importing it failed: {e})") from None
+    if not all(hasattr(module, k) for k in ("OnlineRun", "OnlineNets", "table_nets")):
+        raise ValueError(f"--against {path!r}: not a copy of timing_counting_spikes.py (it has no online engine)")
+    return module
+
+
+def bench_online(against=None, rounds=5, log=print):
+    """Network-steps per second of the online step in one process: on Table 1's networks, 140,
+    1400 and 5600 of them, and on the paper's online tables at ten seeds (ONLINE_TABLES, 900
+    networks), each table on an axis of its own one after another, or all on one axis (--table
+    all; this engine only). Each case runs with no stream ending (tolerance and stream length
+    raised: the step itself) and from the start of training (streams a few steps long, some
+    ending at every step). Then late in training: the unfinished networks of the online runs
+    whose checkpoints are in results/, each run's apart or all on one axis. Each run takes
+    about the same number of network-steps. The fastest of `rounds` runs is reported (other
+    load only slows a run), with the median, and numpy calls per step. With `against`, another
+    copy of this file as a module (load_engine), its engine runs the same cases, interleaved
+    round by round with this one; the last column is this engine's speed-up."""
+    engines = [("this", tcs)] + ([("against", against)] if against else [])
+    log(f"online benchmark: one process, fastest and median of {rounds} runs"
+        + (f", interleaved with the engine of {against.__file__}" if against else ""))
+    log(f"{'engine':<8} {'networks':>8} {'case':<46} {'us/step':>8} {'M net-steps/s':>14} {'median':>7} "
+        f"{'calls/step':>10}" + ("  speed-up" if against else ""))
+    # per setup: its networks, its runs (engine, label, groups of networks or checkpoints, each group
+    # on an axis of its own; interleaved round by round) and its cases
+    fresh = (("no stream ending", True), ("from the start of training", False))
+    setups = [(width, [(name, engine, "Table 1", [engine.table_nets("1", {"learning": "online",
+                                                                         "seeds": tuple(range(width // 14))})])
+                       for name, engine in engines], fresh) for width in BENCH_WIDTHS]
+    apart = {name: [engine.table_nets(t, {"learning": "online"}) for t in tcs.ONLINE_TABLES] for name, engine in engines}
+    setups.append((sum(map(len, apart["this"])),
+                   [(name, engine, "tables apart", apart[name]) for name, engine in engines]
+                   + [("this", engines[0][1], "tables on one axis", [sum(apart["this"], [])])], fresh))
+    # late in training: the unfinished networks of the online runs committed in results/
+    where = os.path.join(ROOT, "results")
+    paths = sorted(os.path.join(where, f) for f in (os.listdir(where) if os.path.isdir(where) else ())
+                   if f.startswith("ckpt_") and f.endswith(".npz"))
+    open_ = {p: int(np.count_nonzero(~tcs.load_online_checkpoint(p).st["done"])) for p in paths}
+    paths = [p for p in paths if open_[p]]
+    if paths:
+        setups.append((sum(open_.values()),
+                       [(name, engine, "shards apart", [(p,) for p in paths]) for name, engine in engines]
+                       + [("this", engines[0][1], "shards on one axis", [tuple(paths)])],
+                       (("late in training", None),)))
+    rows, best = [], {}
+    for width, runs, cases in setups:
+        steps = max(160, 600_000 // width)
+        for case, endless in cases:
+            times = [[] for _ in runs]
+            for _ in range(rounds):
+                for (name, engine, label, groups), t in zip(runs, times):
+                    t.append(sum(bench_seconds(engine, g, steps, endless) for g in groups))
+            for (name, engine, label, groups), t in zip(runs, times):
+                with np.errstate(over="ignore", invalid="ignore"):
+                    calls = sum(online_calls(engine, g, min(steps, 320), endless) for g in groups)
+                b, med = min(t) / steps, float(np.median(t)) / steps
+                best[label, case, name] = b
+                rows.append(dict(engine=name, networks=width, case=f"{label}, {case}", us_per_step=b * 1e6,
+                                 net_steps_per_s=width / b, median_net_steps_per_s=width / med, calls_per_step=calls))
+                log(f"{name:<8} {width:>8} {label + ', ' + case:<46} {b * 1e6:>8.1f} {width / b / 1e6:>14.2f} "
+                    f"{width / med / 1e6:>7.2f} {calls:>10.1f}"
+                    + (f"  {b / best[label, case, 'this']:7.2f}x" if name == "against" else ""))
+    for what, case in [("tables", c) for c, _ in fresh] + ([("shards", "late in training")] if paths else []):
+        one = best[f"{what} on one axis", case, "this"]
+        log(f"{what} on one axis, {case}: {best[f'{what} apart', case, 'this'] / one:.2f}x the network-steps/s of "
+            f"this engine's {what} apart" + (f", {best[f'{what} apart', case, 'against'] / one:.2f}x the other "
+                                             "engine's" if against else ""))
+    return rows
+
+
+def main(argv=None):
+    p = tcs.Parser(description="Time both engines of timing_counting_spikes.py on fixed workloads "
+                               "(results/bench.txt holds a committed run).")
+    p.add_argument("--against", metavar="PY", help="also run the online cases on the engine of another copy of "
+                   "timing_counting_spikes.py (e.g. from a git worktree of an earlier commit), interleaved with "
+                   "this one; the last column is this engine's speed-up")
+    p.add_argument("--rounds", type=tcs.positive_int, default=5, metavar="N",
+                   help="runs of each online case; the fastest and the median are reported (default 5)")
+    p.add_argument("--online-only", action="store_true", help="skip the batch engine's cases")
+    a = p.parse_args(argv)
+    try:
+        against = a.against and load_engine(a.against)
+    except ValueError as e:
+        p.error(e)
+
+    def work():
+        if not a.online_only:
+            bench(tcs.Config())
+        bench_online(against, a.rounds)
+    _, code = tcs.interruptible(work, lambda: "benchmark interrupted")
+    return code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
