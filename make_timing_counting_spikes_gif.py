@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-import zipfile
 
 import imageio.v3 as iio
 import matplotlib
@@ -42,12 +41,8 @@ def save_snapshots(path, cfg, results, snaps):
 
 def load_snapshots(path, cfg):
     """-> (results, snaps) saved by an earlier run with the same config; ValueError otherwise."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            snaps = {name: z[name] for name in tcs.PARAMS}
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"snapshots {path!r} are not readable, or damaged ({tcs.what_is_wrong(e)})")
+    meta, snaps = tcs.read_npz(path, "the snapshots", "a snapshot file of this script",
+                               lambda z: (json.loads(str(z["meta"])), {name: z[name] for name in tcs.PARAMS}))
     if tcs.config_from_dict(meta["config"]) != cfg:          # as Configs: older files lack newer fields
         raise ValueError(f"snapshots {path!r} come from another configuration; delete the file or "
                          "pass the flags it was made with")

@@ -2345,27 +2345,22 @@ def save_online_checkpoint(path, run):
 
 def load_online_checkpoint(path):
     """-> OnlineRun as saved. ValueError with one clear line if the file is unusable."""
-    def not_one(e):
-        kind = npz_kind(path)
-        return ValueError(f"{path!r} is {kind}, not an online checkpoint" if kind else
-                          f"{path!r} is not an online checkpoint written by --checkpoint ({what_is_wrong(e)})")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            st = {k[3:]: z[k] for k in z.files if k.startswith("st_")}
-        if not st:
-            raise KeyError("st_theta")
-        version = meta.get("version")
-    except OSError as e:
-        raise ValueError(f"checkpoint {path!r} cannot be read ({e.strerror or e})")
-    except (KeyError, TypeError, ValueError, AttributeError, zipfile.BadZipFile, EOFError) as e:
-        raise not_one(e)                       # ValueError: also numpy's for a file that is no archive, and bad JSON
+    what = "an online checkpoint written by --checkpoint"
+
+    def read(z):
+        st = {k[3:]: z[k] for k in z.files if k.startswith("st_")}
+        meta = json.loads(str(z["meta"]))
+        if not st or not isinstance(meta, dict):
+            raise KeyError("st_theta" if not st else "meta")
+        return meta, st
+    meta, st = read_npz(path, "the checkpoint", what, read)
+    version = meta.get("version")
     if version != ONLINE_STATE_VERSION:
         raise ValueError(f"checkpoint {path!r} is of version {version!r}; this code reads version {ONLINE_STATE_VERSION}")
     try:
         nets = [(r, config_from_dict(c), s, v) for r, c, s, v in meta["nets"]]
     except (KeyError, TypeError, ValueError) as e:
-        raise not_one(e)
+        raise not_npz(path, what, e) from None
     for k, v in family([(c, s, v) for _, c, s, v in nets]).items():
         st.setdefault(k, v)                    # checkpoints from before tables shared an axis: derived from nets
     widest = max(nets, key=lambda n: TASKS[n[1].task].n_in)
@@ -2731,18 +2726,30 @@ def npz_kind(path):
     return None
 
 
-def load_checkpoint(path):
-    """-> (cfg, P, members). ValueError with one clear line if the file is unusable."""
+def not_npz(path, what, e):
+    """The one-line error for a file that is not `what` or is damaged (naming what it is, if it
+    is another file of this program's), e the exception that found it out."""
+    kind = npz_kind(path)
+    return ValueError(f"{path!r} is {kind}, not {what}" if kind else
+                      f"{path!r} is not {what}, or it is damaged ({what_is_wrong(e)})")
+
+
+def read_npz(path, name, what, read):
+    """read(z) of the .npz at path, read without pickles; ValueError with one line if the file
+    cannot be read (naming it as `name`) or is not `what` (read failed on it)."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            P = {k: z[k].astype(np.float64) for k in PARAMS}
+            return read(z)
     except OSError as e:
-        raise ValueError(f"checkpoint {path!r} cannot be read ({e.strerror or e})")
-    except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        kind = npz_kind(path)
-        raise ValueError(f"{path!r} is {kind}, not a checkpoint written by --save" if kind else
-                         f"{path!r} is not a checkpoint written by --save, or it is damaged ({what_is_wrong(e)})")
+        raise ValueError(f"cannot read {name} {path!r} ({e.strerror or e})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, EOFError, zipfile.BadZipFile) as e:
+        raise not_npz(path, what, e) from None      # ValueError: also numpy's for a file that is no archive
+
+
+def load_checkpoint(path):
+    """-> (cfg, P, members). ValueError with one clear line if the file is unusable."""
+    meta, P = read_npz(path, "the checkpoint", "a checkpoint written by --save",
+                       lambda z: (json.loads(str(z["meta"])), {k: z[k].astype(np.float64) for k in PARAMS}))
     cfg = config_from_dict(meta["config"])
     members = [tuple(m) for m in meta["members"]]
     M, H, n_in = len(members), cfg.hidden, TASKS[cfg.task].n_in
@@ -3012,13 +3019,8 @@ def save_table_params(path, params):
 def load_table_params(path, doc):
     """The weights save_table_params wrote for a table's results doc: per row {name: (members, ...)}.
     ValueError with one line if the file is missing, damaged or of another run."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            params = [{n: z[f"row{k}_{n}"] for n in PARAMS} for k in range(len(doc["rows"]))]
-    except OSError as e:
-        raise ValueError(f"cannot read the weights {path!r} ({e.strerror or e})")
-    except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path!r} is not the weights file of its table run, or it is damaged ({what_is_wrong(e)})")
+    params = read_npz(path, "the weights", "the weights file of its table run",
+                      lambda z: [{n: z[f"row{k}_{n}"] for n in PARAMS} for k in range(len(doc["rows"]))])
     if any(len(P["b"]) != len(r["members"]) for P, r in zip(params, doc["rows"])):
         raise ValueError(f"{path!r} holds other networks than its results file (another run?)")
     return params
