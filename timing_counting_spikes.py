@@ -2296,30 +2296,37 @@ def paired_test(members):
     return {"pairs": len(seeds), "peep_only": b, "vanilla_only": c, "mcnemar_p": mcnemar_exact(b, c)}
 
 
+def perfect_summary(ms):
+    """A row's networks of one variant (either engine's members): (the perfect ones, their
+    streams to perfect, the summary every table shows: networks, perfect, diverged, training
+    streams to perfect as mean and std)."""
+    won = [m for m in ms if m["streams"] is not None]
+    st = np.array([m["streams"] for m in won], float)
+    return won, st, {"n": len(ms), "perfect": len(won), "percent": 100.0 * len(won) / len(ms),
+                     "diverged": sum(m.get("diverged_at") is not None for m in ms),
+                     "streams_mean": float(st.mean()) if len(won) else None,
+                     "streams_std": float(st.std(ddof=1)) if len(won) > 1 else None}
+
+
 def online_row_summary(members, variants):
-    """Per variant: networks, perfect on the tests with its 95 % Wilson interval, diverged,
-    confirmed on every fresh stream, training streams to perfect (mean, std; median and
-    quartiles), and the streams the others ran without learning."""
+    """Per variant: perfect_summary's, the 95 % Wilson interval of the perfect count, those
+    confirmed on every fresh stream, the median and quartiles of streams to perfect, and the
+    streams the others ran without learning."""
     out = {}
     for v in variants:
         ms = [m for m in members if m["variant"] == v]
-        won = [m for m in ms if m["streams"] is not None]
-        st = np.array([m["streams"] for m in won], float)
+        won, st, out[v] = perfect_summary(ms)
         lost = [m["streams_run"] for m in ms if m["streams"] is None]
-        out[v] = {"n": len(ms), "perfect": len(won), "percent": 100.0 * len(won) / len(ms),
-                  "wilson95": wilson(len(won), len(ms)),
-                  "diverged": sum(m.get("diverged_at") is not None for m in ms),
-                  "confirmed": sum(m["confirmed"] == m["confirm_streams"] for m in won),
-                  "streams_mean": float(st.mean()) if len(won) else None,
-                  "streams_std": float(st.std(ddof=1)) if len(won) > 1 else None,
-                  "streams_quartiles": [float(q) for q in np.percentile(st, (25, 50, 75))] if len(won) else None,
-                  "not_learned_within": [min(lost), max(lost)] if lost else None,
-                  "test_best_median": float(np.median([m["test_best"] for m in ms])),
-                  "long_held": sum(m.get("long_periods") is not None and m["long_periods"] == m["long_of"]
-                                   for m in won),
-                  "long_failed_at": sorted(m["long_periods"] for m in won if m.get("long_periods") is not None
-                                           and m["long_periods"] < m["long_of"]),
-                  "long_of": next((m["long_of"] for m in won if "long_of" in m), None)}
+        out[v] |= {"wilson95": wilson(len(won), len(ms)),
+                   "confirmed": sum(m["confirmed"] == m["confirm_streams"] for m in won),
+                   "streams_quartiles": [float(q) for q in np.percentile(st, (25, 50, 75))] if len(won) else None,
+                   "not_learned_within": [min(lost), max(lost)] if lost else None,
+                   "test_best_median": float(np.median([m["test_best"] for m in ms])),
+                   "long_held": sum(m.get("long_periods") is not None and m["long_periods"] == m["long_of"]
+                                    for m in won),
+                   "long_failed_at": sorted(m["long_periods"] for m in won if m.get("long_periods") is not None
+                                            and m["long_periods"] < m["long_of"]),
+                   "long_of": next((m["long_of"] for m in won if "long_of" in m), None)}
     return out
 
 
@@ -2973,16 +2980,11 @@ def row_summary(cfg, results):
     out = {}
     for v in cfg.variants:
         ms = [m for m in results["members"] if m["variant"] == v]
-        won = [m for m in ms if m["streams"] is not None]
-        st = np.array([m["streams"] for m in won], float)
+        won, _, out[v] = perfect_summary(ms)
         rm = np.array([m["final"]["rmse"] for m in won])
-        out[v] = {"n": len(ms), "perfect": len(won), "percent": 100.0 * len(won) / len(ms),
-                  "diverged": sum(m.get("diverged_at") is not None for m in ms),
-                  "streams_mean": float(st.mean()) if len(won) else None,
-                  "streams_std": float(st.std(ddof=1)) if len(won) > 1 else None,
-                  "rmse_mean": float(rm.mean()) if len(won) else None,
-                  "rmse_std": float(rm.std(ddof=1)) if len(won) > 1 else None,
-                  "periods_median": float(np.median([m["final"]["periods"] for m in ms]))}
+        out[v] |= {"rmse_mean": float(rm.mean()) if len(won) else None,
+                   "rmse_std": float(rm.std(ddof=1)) if len(won) > 1 else None,
+                   "periods_median": float(np.median([m["final"]["periods"] for m in ms]))}
     return out
 
 

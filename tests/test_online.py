@@ -738,3 +738,18 @@ def test_mcnemar_on_the_seeds_where_exactly_one_variant_is_perfect():
     doc = json.load(open(os.path.join(ROOT, "results", "online_tablegts.json")))
     t = tcs.paired_test(doc["rows"][1]["members"])
     assert (t["peep_only"], t["vanilla_only"]) == (0, 15) and t["mcnemar_p"] == pytest.approx(6.1e-5, rel=0.01)
+
+
+def test_every_committed_online_tables_row_summary_follows_from_its_members():
+    """The per-variant summaries stored in the committed online tables (and the start map) are
+    what online_row_summary computes now from their members, so a table merged or reported
+    again says what it said when it ran."""
+    import glob
+    paths = sorted(glob.glob(os.path.join(ROOT, "results", "online_table*.json"))) + \
+        [os.path.join(ROOT, "results", "map.json")]
+    assert len(paths) >= 7
+    for path in paths:
+        for r in tcs.read_json(path)["rows"]:
+            variants = [v for v in tcs.VARIANTS if v in r["ours"]]
+            new = json.loads(json.dumps(tcs.online_row_summary(r["members"], variants)))
+            assert new == r["ours"], (path, r["label"])
