@@ -3724,6 +3724,38 @@ def gen_starts(path, row):
             f"both {sum(all(w.values()) for w in won.values())} of {len(won)} starts")
 
 
+# The rows the paper's claims about peepholes rest on (run on seeds 0-29), with the claim each tests.
+CLAIM_ROWS = (("GTS needs peepholes (100 % / never)", "gts", 1), ("", "gts", 2),
+              ("f_tri and f_rect need peepholes (100 % / 0 %, 80 % / 0 %)", "3", 3), ("", "3", 5),
+              ("no peephole advantage on NMSD and MSD", "1", 1), ("", "1", 7),
+              ("without forget gates GTS is never learned (never / never)", "gtsnf", 1), ("", "gtsnf", 2),
+              ("", "gtsnf", 3),
+              ("without forget gates PFG never runs more than two periods (never / never)", "3nf", 1),
+              ("", "3nf", 2), ("", "3nf", 3))
+
+
+def gen_claims(*columns):
+    """The claims rows from the online tables of several starts: 'TITLE=PREFIX' each (PREFIX +
+    'online_table{t}.json' the files; _ for a space). The first start in full: per row its
+    perfect networks, the paired test (marked short if the row is) and the median streams to
+    perfect against the paper's mean; the others' perfect counts beside it."""
+    starts = [(title.replace("_", " "), prefix) for title, prefix in (c.split("=", 1) for c in columns)]
+    lines = []
+    for claim, table, row in CLAIM_ROWS:
+        rows = [_row(f"{prefix}online_table{table}.json", row) for _, prefix in starts]
+        r = rows[0]
+        medians = " / ".join(gen_median(f"{starts[0][1]}online_table{table}.json", row, v) for v in VARIANTS)
+        paper = r["paper"]["peep"][1]
+        lines.append([claim, r["label"] + ("" if r["config"]["forget"] else ", no forget gate")]
+                     + [f"{r['ours'][v]['perfect']}/{r['ours'][v]['n']}" for v in VARIANTS]
+                     + [paired_text(r), f"{medians} (paper: {paper}{'k' * paper[0].isdigit()})"]
+                     + [" / ".join(f"{o['ours'][v]['perfect']}/{o['ours'][v]['n']}" for v in VARIANTS) for o in rows[1:]])
+    return md_table(["claim (the paper)", "row", f"peephole perfect ({starts[0][0]})", "vanilla perfect",
+                     "only peep / only vanilla perfect: McNemar p (paired)",
+                     "median streams to perfect, peephole / vanilla (paper: peephole)"]
+                    + [f"{title}: peephole / vanilla perfect" for title, _ in starts[1:]], lines)
+
+
 def gen_clock(path):
     """An online run's size and wall clock: '6,380 networks in 93 min on 2 processes'."""
     doc = _doc(path)
@@ -3744,7 +3776,7 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "score": gen_score, "starts": gen_starts,
               "footer": lambda path: online_footer(_doc(path)),
               "scores": lambda paths, first=None: scores_markdown(start_scores(_maps(paths))[:first and int(first)]),
-              "budget": gen_budget, "clock": gen_clock}
+              "budget": gen_budget, "clock": gen_clock, "claims": gen_claims}
 
 
 def render_doc(text, where="a document"):

@@ -62,3 +62,15 @@ def test_a_runs_clock_counts_every_network_of_every_row_and_its_minutes(tmp_path
     assert tcs.gen_clock(str(path)) == "6,380 networks in 93 min on 2 processes"
     path.write_text(json.dumps({**doc, "workers": 1, "seconds": 59.0}))
     assert tcs.gen_clock(str(path)) == "6,380 networks in 1 min on 1 process"
+
+
+def test_the_claims_table_reads_each_claim_row_of_each_starts_tables():
+    lines = tcs.gen_claims("swapped=results/", "printed=results/printed_").splitlines()
+    assert len(lines) == 2 + len(tcs.CLAIM_ROWS)
+    for line, (_, table, row) in zip(lines[2:], tcs.CLAIM_ROWS):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        ours, printed = f"results/online_table{table}.json", f"results/printed_online_table{table}.json"
+        assert cells[2:4] == [tcs.gen_perfect(ours, row, v) for v in tcs.VARIANTS]
+        assert cells[-1] == " / ".join(tcs.gen_perfect(printed, row, v) for v in tcs.VARIANTS)
+        assert cells[5].startswith(" / ".join(tcs.gen_median(ours, row, v) for v in tcs.VARIANTS) + " (paper: ")
+        assert cells[1].endswith(", no forget gate") == table.endswith("nf")
