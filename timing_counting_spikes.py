@@ -3756,6 +3756,14 @@ def gen_claims(*columns):
                     + [f"{title}: peephole / vanilla perfect" for title, _ in starts[1:]], lines)
 
 
+def gen_ratios(path, rows):
+    """The range of a file's rows' (1-based 'A-B') peephole median streams to perfect over the
+    paper's mean: '0.25-0.71'."""
+    ratios = [reproduces(_row(path, k))[2] for k in parse_seeds(rows)]
+    ratios = [r for r in ratios if r is not None]
+    return f"{min(ratios):.2g}-{max(ratios):.2g}"
+
+
 def gen_clock(path):
     """An online run's size and wall clock: '6,380 networks in 93 min on 2 processes'."""
     doc = _doc(path)
@@ -3776,7 +3784,8 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "score": gen_score, "starts": gen_starts,
               "footer": lambda path: online_footer(_doc(path)),
               "scores": lambda paths, first=None: scores_markdown(start_scores(_maps(paths))[:first and int(first)]),
-              "budget": gen_budget, "clock": gen_clock, "claims": gen_claims}
+              "budget": gen_budget, "clock": gen_clock, "claims": gen_claims,
+              "ratios": gen_ratios}
 
 
 def render_doc(text, where="a document"):

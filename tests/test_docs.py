@@ -74,3 +74,14 @@ def test_the_claims_table_reads_each_claim_row_of_each_starts_tables():
         assert cells[-1] == " / ".join(tcs.gen_perfect(printed, row, v) for v in tcs.VARIANTS)
         assert cells[5].startswith(" / ".join(tcs.gen_median(ours, row, v) for v in tcs.VARIANTS) + " (paper: ")
         assert cells[1].endswith(", no forget gate") == table.endswith("nf")
+
+
+def test_ratios_give_the_range_of_median_streams_over_the_papers_mean(tmp_path):
+    def row(median, mean):
+        return {"ours": {"peep": {"perfect": 1, "n": 1, "streams_quartiles": [0, median, 0]}},
+                "paper": {"peep": (100, f"{mean} ± 1", "-")}}
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"rows": [row(5e3, 20), row(30e3, 20), row(9e3, 10), {
+        "ours": {"peep": {"perfect": 0, "n": 1, "streams_quartiles": None}}, "paper": {"peep": (100, "5 ± 1", "-")}}]}))
+    assert tcs.gen_ratios(str(path), "1-4") == "0.25-1.5"
+    assert tcs.gen_ratios(str(path), "3") == "0.9-0.9"
