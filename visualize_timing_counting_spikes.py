@@ -413,7 +413,9 @@ def fig_online_summary(docs, sources):
     outside_legend(axes[1])
     seeds = sorted({m["seed"] for d in docs for r in d["rows"] for m in r["members"]})
     counts = "/".join(sorted({str(r["ours"][v]["n"]) for d in docs for r in d["rows"] for v in r["ours"]}))
-    fig.suptitle(f"The paper's own learning algorithm, {tcs.seeds_text(seeds)} (networks per row and variant: "
+    starts = sorted({tcs.start_of(r) for d in docs for r in d["rows"]})
+    start = f", initial gate biases {tcs.start_text(starts[0])}" if len(starts) == 1 else ""
+    fig.suptitle(f"The paper's own learning algorithm{start}, {tcs.seeds_text(seeds)} (networks per row and variant: "
                  f"{counts})\nfrom {', '.join(sources)}", fontsize=9)
     fig.tight_layout()
     return fig
