@@ -275,6 +275,16 @@ def rng_for(seed, stream, *more):
 #   evaluate(cfg, P, members, tests) -> one metric dict per member
 #   columns               -> (key, title, format) of the metrics that tables show
 #   freeze                -> True: a member stops training once it is "perfect"
+#   label(cfg)            -> the row's name in tables and logs
+# and the paper's tasks, what both engines and the tables read of them:
+#   family, lay           -> its family in the start map's scores; its online stream lay-out
+#   readout, momentum, batch -> the paper's output unit and momentum; the batch recipe's batch
+#   target_scale(cfg)     -> delay targets are divided by this (a sigmoid output reaches 1 at most)
+#   train_periods(cfg), test_periods(cfg), tests_needed(cfg) -> online: periods of a training and
+#                            of a test stream, test streams completed to be perfect
+#   fixed_tests, draws_tests -> test q is the q-th delay (NMSD); fresh test streams are drawn
+#   one_interval          -> a stream is one interval (NMSD): no long free run
+#   paper_key, period_targets(cfg) -> the field that tells its paper rows apart; f over one period (PFG)
 
 @dataclasses.dataclass
 class Batch:
@@ -288,6 +298,12 @@ class MSD:
     """Measure Spike Distance: spikes at t1 and t2 = t1 + D, target at t1 + 2D."""
     n_in = 1
     freeze = False
+    paper = False            # the earlier reproduction's task, not one of the paper's
+    family, paper_key = "MSD", None
+
+    @staticmethod
+    def label(cfg):
+        return f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}]"
     columns = (("test_mse", "test MSE", ".5f"), ("zero_mse", "zero MSE", ".5f"), ("solve", "solve", ".3f"))
     history = ("test_mse", "solve", "solve_tol")     # metrics kept at every evaluation
     tail = ("test_mse", "solve")                     # metrics also averaged over the last evaluations
@@ -362,9 +378,38 @@ class MSD:
 class PaperTask:
     """What the paper's tasks share: the free-running evaluation and its metrics."""
     freeze = True            # the paper stops training a network once it is perfect
+    paper = True
     columns = (("periods", "periods", ".1f"), ("perfect", "perfect", ".0f"))
     history = ("periods", "perfect", "rmse")
     tail = ()
+    fixed_tests = False      # NMSD: test stream q is the q-th delay of the set
+    draws_tests = True       # fresh test streams are drawn (NMSD tests every stream, PFG has one)
+    one_interval = False     # NMSD: a stream is one interval, so there is no long free run
+    paper_key = "delays"     # the field that tells the paper's rows of this task apart
+
+    @staticmethod
+    def label(cfg):
+        return f"{cfg.task.upper()} F={cfg.F} I in {{{','.join(map(str, cfg.delays))}}}"
+
+    @staticmethod
+    def target_scale(cfg):
+        return 1
+
+    @staticmethod
+    def train_periods(cfg):
+        return cfg.periods
+
+    @staticmethod
+    def test_periods(cfg):
+        return cfg.test_periods
+
+    @staticmethod
+    def tests_needed(cfg):
+        return cfg.test_streams
+
+    @staticmethod
+    def period_targets(cfg):
+        return None
 
     @staticmethod
     def brief(ms):
@@ -386,15 +431,6 @@ class PaperTask:
                  "rmse": float(np.sqrt(sq[k] / max(n_sq[k], 1)))} for k in range(len(members))]
 
 
-def target_scale(cfg):
-    """Delay targets I(n) are divided by this. A sigmoid output unit cannot reach a
-    target above 1, so with it the delays are mapped onto [0, 1] and the 0.49
-    tolerance shrinks by the same factor; with a linear output they stay as they are."""
-    if cfg.task in ("nmsd", "cmsd") and cfg.readout == "sigmoid":
-        return max(max(cfg.delays), 1)
-    return 1
-
-
 class SpikeTrain(PaperTask):
     """Spike-train tasks (NMSD, CMSD, GTS): streams built from delays I(n)."""
     n_in = 1
@@ -406,9 +442,9 @@ class SpikeTrain(PaperTask):
                 or len(set(cfg.delays)) != len(cfg.delays)):
             raise ValueError(f"delays {list(cfg.delays)!r} must be distinct integers >= 0")
 
-    @staticmethod
-    def tolerance(cfg):
-        return 0.49 / target_scale(cfg)
+    @classmethod
+    def tolerance(cls, cfg):
+        return 0.49 / cls.target_scale(cfg)
 
     @staticmethod
     def length(cfg):
@@ -446,18 +482,40 @@ class SpikeTrain(PaperTask):
 class CMSD(SpikeTrain):
     """The paper's continual MSD: the input is a spike train; at each spike the target
     is its delay I(n) / target_scale; between spikes there is no target."""
+    family, lay, readout, momentum, batch = "NMSD", "spike_in", "sigmoid", 0.9999, 8
 
     @staticmethod
-    def layout(cfg, I, at, spikes, cols, L):
+    def target_scale(cfg):
+        """A sigmoid output unit cannot reach a target above 1, so with it the delays are
+        mapped onto [0, 1] and the 0.49 tolerance shrinks by the same factor; with a linear
+        output they stay as they are."""
+        return max(max(cfg.delays), 1) if cfg.readout == "sigmoid" else 1
+
+    @classmethod
+    def layout(cls, cfg, I, at, spikes, cols, L):
         x, d, mask = np.zeros((L, 1, len(I))), np.zeros((L, len(I))), np.zeros((L, len(I)))
         x[spikes, 0, cols] = 1.0
-        d[spikes, cols] = I[at < L] / target_scale(cfg)
+        d[spikes, cols] = I[at < L] / cls.target_scale(cfg)
         mask[spikes, cols] = 1.0
         return x, d, mask
 
 
 class NMSD(CMSD):
-    """Non-continual MSD: a stream is one interval, from the zero state to its spike."""
+    """Non-continual MSD: a stream is one interval, from the zero state to its spike. Online,
+    a training or test stream is one period, and a network is perfect when it has completed
+    the stream of every delay of the set, in order."""
+    momentum, batch = 0.99, 16
+    fixed_tests, draws_tests, one_interval = True, False, True
+
+    @staticmethod
+    def train_periods(cfg):
+        return 1
+
+    test_periods = train_periods
+
+    @staticmethod
+    def tests_needed(cfg):
+        return len(cfg.delays)
 
     @staticmethod
     def length(cfg):
@@ -477,6 +535,7 @@ class GTS(SpikeTrain):
     """Generating timed spikes: MSD with input and target exchanged. The input holds
     I(n) through interval n, from the step after spike n-1 up to spike n; the target
     is 1 at each spike and 0 at every other step, up to the stream's last spike."""
+    family, lay, readout, momentum, batch = "GTS", "spike_out", "sigmoid", 0.999, 4
 
     @staticmethod
     def layout(cfg, I, at, spikes, cols, L):
@@ -495,12 +554,26 @@ class PFG(PaperTask):
     Without input every stream is the same, so a batch repeats it and the test set is
     one stream of cfg.test_periods periods."""
     n_in = 0
+    family, lay, readout, momentum, batch = "PFG", "func", "linear", 0.99, 1     # one stream: all are alike
+    draws_tests, paper_key = False, "func"
     columns = PaperTask.columns + (("rmse", "sqrt MSE", ".3f"),)
     # the paper's f_cos, f_tri, f_rect of u = (t mod F) / F, all in [0, 1]; its printed
     # f_tri runs from 2 down to 1 and back, so we take it minus 1, as its text intends
     FUNCS = {"cos": lambda u: 0.5 * (1.0 - np.cos(2.0 * np.pi * u)),
              "tri": lambda u: np.abs(2.0 * u - 1.0),
              "rect": lambda u: (u > 0.5).astype(np.float64)}
+
+    @staticmethod
+    def label(cfg):
+        return f"PFG f_{cfg.func} F={cfg.F}"
+
+    @staticmethod
+    def tests_needed(cfg):
+        return 1
+
+    @classmethod
+    def period_targets(cls, cfg):
+        return cls.FUNCS[cfg.func](np.arange(cfg.F) / cfg.F)
 
     @classmethod
     def check(cls, cfg):
@@ -1152,15 +1225,13 @@ def fresh_streams(cfg, seed, purpose, j, n):
     """n free-running streams (j, 0..n-1) of a paper task, for a test or a confirmation.
     NMSD and PFG have nothing to draw: every possible stream, or the only one."""
     task = TASKS[cfg.task]
-    if cfg.task in ("nmsd", "pfg"):
+    if not task.draws_tests:
         return task.test_set(cfg, None)
     I = stream_delays(cfg, seed, purpose, j, range(n), cfg.test_periods)
     return task.streams(cfg, I, int(np.max(np.sum(cfg.F + I, axis=1))))
 
 
 LAYOUTS = ("spike_in", "spike_out", "func")      # a stream's lay-out: spikes in, spikes out, or a function out
-LAYOUT_OF = {"nmsd": "spike_in", "cmsd": "spike_in", "gts": "spike_out", "pfg": "func"}
-MOMENTUM_OF = {"nmsd": 0.99, "pfg": 0.99, "gts": 0.999, "cmsd": 0.9999}     # the paper's, Section 4.1
 ONLINE_WINDOW = 32       # steps of every network's streams the online step lays out at once
 COMPACT_BELOW = 0.75     # a window runs on a compacted axis once fewer than this share of networks is unfinished
 ONE = np.array(1.0)      # numpy takes a 0-d array operand faster than a Python float
@@ -1228,7 +1299,7 @@ def online_state(nets):
     M = len(nets)
     K, _ = online_layout(H, n_in)
     col = lambda f, dtype=np.float64: np.array([f(c, s, v) for c, s, v in nets], dtype)
-    delays = [(0,) if c.task == "pfg" else c.delays for c, _, _ in nets]     # PFG: period F, no delays
+    delays = [c.delays if TASKS[c.task].n_in else (0,) for c, _, _ in nets]     # no input (PFG): period F, no delays
     nd, Fmax = max(map(len, delays)), max(c.F for c, _, _ in nets)
     st = {"theta": pack(stack([init_member(c, s, v) for c, s, v in nets])),
           "gmask": col(lambda c, s, v: grad_mask(H, n_in, v == "peep", c.forget)).T.copy(),
@@ -1239,13 +1310,12 @@ def online_state(nets):
           "F": col(lambda c, s, v: c.F, np.int64),
           "dset": np.array([list(d) + [0] * (nd - len(d)) for d in delays], np.int64).T.copy(),
           "dcount": np.array([len(d) for d in delays], np.int64),
-          "scale": col(lambda c, s, v: target_scale(c)),
+          "scale": col(lambda c, s, v: TASKS[c.task].target_scale(c)),
           "tol": col(lambda c, s, v: TASKS[c.task].tolerance(c)),
-          "train_periods": col(lambda c, s, v: 1 if c.task == "nmsd" else c.periods, np.int64),
-          "test_periods": col(lambda c, s, v: 1 if c.task == "nmsd" else c.test_periods, np.int64),
-          "tests_needed": col(lambda c, s, v: len(c.delays) if c.task == "nmsd" else 1 if c.task == "pfg"
-                              else c.test_streams, np.int64),
-          "fixed_tests": col(lambda c, s, v: c.task == "nmsd", bool),     # NMSD test q: the q-th delay
+          "train_periods": col(lambda c, s, v: TASKS[c.task].train_periods(c), np.int64),
+          "test_periods": col(lambda c, s, v: TASKS[c.task].test_periods(c), np.int64),
+          "tests_needed": col(lambda c, s, v: TASKS[c.task].tests_needed(c), np.int64),
+          "fixed_tests": col(lambda c, s, v: TASKS[c.task].fixed_tests, bool),
           "alpha": col(lambda c, s, v: c.alpha), "mu": col(lambda c, s, v: c.momentum),
           "budget": col(lambda c, s, v: c.budget, np.int64),
           "ftab": np.zeros((Fmax, M)),
@@ -1265,8 +1335,9 @@ def online_state(nets):
     st["vel"] = np.zeros_like(st["theta"])
     st.update(family(nets))
     for k, (c, _, _) in enumerate(nets):
-        if c.task == "pfg":
-            st["ftab"][:c.F, k] = PFG.FUNCS[c.func](np.arange(c.F) / c.F)
+        f = TASKS[c.task].period_targets(c)
+        if f is not None:
+            st["ftab"][:c.F, k] = f
     start_streams(st, np.ones(M, bool))
     return st
 
@@ -1274,7 +1345,7 @@ def online_state(nets):
 def family(nets):
     """What each network [(cfg, seed, variant)] of an online state does differently, as data:
     its streams' lay-out (an index into LAYOUTS), a linear output unit, a forget gate."""
-    return {"lay": np.array([LAYOUTS.index(LAYOUT_OF[c.task]) for c, _, _ in nets], np.int8),
+    return {"lay": np.array([LAYOUTS.index(TASKS[c.task].lay) for c, _, _ in nets], np.int8),
             "linear": np.array([c.readout == "linear" for c, _, _ in nets]),
             "forget": np.array([c.forget for c, _, _ in nets])}
 
@@ -2184,7 +2255,7 @@ def long_block(cfg, seed, first, periods):
     """Periods first .. first + periods - 1 of a seed's long stream (purpose ONLINE_LONG) as
     arrays x (L, I, 1), d (L, 1), mask (L, 1), ends (L, 1) that continue the block before."""
     task = TASKS[cfg.task]
-    if cfg.task == "pfg":                       # no input: its one stream, period after period
+    if not task.n_in:                           # no input (PFG): its one stream, period after period
         b = task.streams(cfg, 1, periods)
     else:
         I = stream_delays(cfg, seed, ONLINE_LONG, 0, [0], periods, first)
@@ -2198,7 +2269,7 @@ def long_run(P, cfg, members, periods=LONG_PERIODS, block=LONG_BLOCK):
     the 1000-period test. Streams of different seeds differ in length, so each seed's is built
     block by block and fed in chunks; past its last period a seed's members get no input, no
     target and no period ends. None for NMSD, whose streams are one interval each."""
-    if cfg.task == "nmsd":
+    if TASKS[cfg.task].one_interval:
         return None
     seeds = sorted({s for s, _ in members})
     fr = FreeRun(P, cell_of(cfg), 1, TASKS[cfg.task].tolerance(cfg))
@@ -2434,7 +2505,7 @@ def summary_table(cfg, results):
     has_tail = "tail" in results["members"][0]
     task = TASKS[cfg.task]
     cols = [("final", key, title, fmt) for key, title, fmt in task.columns]
-    if cfg.tol and cfg.task == "msd":
+    if cfg.tol and "solve_tol" in task.history:
         cols.append(("final", "solve_tol", f"solve+-{cfg.tol}", ".3f"))
     if has_tail:
         cols += [("tail", "test_mse", f"MSE last{cfg.tail_evals}", ".5f"),
@@ -2463,7 +2534,7 @@ def report_markdown(doc):
     """Markdown tables of a results JSON: per seed, peephole beside vanilla, then mean and spread;
     for a run of the paper's tasks, the per-network table the run printed at its end."""
     cfg = config_from_dict(doc["config"])
-    if cfg.task != "msd":
+    if TASKS[cfg.task].paper:
         return summary_table(cfg, doc)
     rows = {}
     for m in doc["members"]:
@@ -2781,8 +2852,6 @@ RECIPE = dict(hidden=1,                 # one memory block with one cell, as the
               lr_halve_every=10 ** 6,
               stop_on_error=False,      # training streams run their full length (README: recipe)
               seeds=tuple(range(10)))
-READOUT_OF = {"nmsd": "sigmoid", "cmsd": "sigmoid", "gts": "sigmoid", "pfg": "linear"}   # the paper's
-BATCH_OF = {"nmsd": 16, "cmsd": 8, "gts": 4, "pfg": 1}   # PFG streams are all the same: one suffices
 # Which order of the initial gate biases (input, forget, output) the paper ran: the order it
 # prints, the forget and output values swapped, and both gates open. Under its own algorithm the
 # printed order learns nothing; the swapped order is the only one that learns GTS, in the paper's
@@ -2801,9 +2870,9 @@ def row_config(**row):
     says online), the task's output unit, batch size or momentum, then the row itself."""
     task = row["task"]
     if row.get("learning") == "online":
-        base = {**ONLINE_RECIPE, "readout": READOUT_OF[task], "momentum": MOMENTUM_OF[task]}
+        base = {**ONLINE_RECIPE, "readout": TASKS[task].readout, "momentum": TASKS[task].momentum}
     else:
-        base = {**RECIPE, "readout": READOUT_OF[task], "batch": BATCH_OF[task]}
+        base = {**RECIPE, "readout": TASKS[task].readout, "batch": TASKS[task].batch}
     return Config(**{**base, **row})
 
 
@@ -2970,9 +3039,7 @@ TABLES["map"] = map_table(parse_grid(MAP_GRID))
 
 def row_label(cfg):
     """'NMSD F=10 I in {0,1}' or 'PFG f_cos F=10'."""
-    if cfg.task == "pfg":
-        return f"PFG f_{cfg.func} F={cfg.F}"
-    return f"{cfg.task.upper()} F={cfg.F} I in {{{','.join(map(str, cfg.delays))}}}"
+    return TASKS[cfg.task].label(cfg)
 
 
 def row_summary(cfg, results):
@@ -3108,7 +3175,7 @@ def budget_reached(cfg, ms, rate):
 def paper_row(cfg):
     """(table, row index) of the paper's row that cfg runs (same task, F, delays or function,
     output unit and forget gate), or None if it reports none."""
-    keys = ("task", "F", "readout", "forget", "func" if cfg.task == "pfg" else "delays")
+    keys = ("task", "F", "readout", "forget", TASKS[cfg.task].paper_key)
     for name, table in TABLES.items():
         if table.get("derived"):          # rows copied from the paper's tables
             continue
@@ -3294,7 +3361,7 @@ def online_footer(doc):
 def long_text(task, s):
     """'3/4 (one failed at period 5,210)': of the perfect networks, how many ran free from the zero
     state for all the long run's periods, and where the others failed."""
-    if task == "nmsd":
+    if TASKS[task].one_interval:
         return "n/a (one interval per stream)"
     if not s["perfect"] or s.get("long_of") is None:
         return "-"
@@ -3330,7 +3397,6 @@ def plain(x):
 RULE_P = 0.05
 RULE_FACTOR = 2.0
 PAPER_NETWORKS = 10        # the paper's networks per row and variant
-FAMILY_OF = {"nmsd": "NMSD", "cmsd": "NMSD", "gts": "GTS", "pfg": "PFG"}
 
 
 def reproduces(row, variant="peep"):
@@ -3363,7 +3429,7 @@ def start_scores(doc):
     for r in doc["rows"]:
         s = out.setdefault(start_of(r), {"start": list(start_of(r)), "rows": 0, "reproduced": [], "by_family": {},
                                           "perfect": 0, "short": 0})
-        family = FAMILY_OF[r["config"]["task"]]
+        family = TASKS[r["config"]["task"]].family
         s["rows"] += 1
         s["by_family"].setdefault(family, 0)
         if reproduces(r)[0]:
@@ -3704,7 +3770,7 @@ def _maps(paths):
 def gen_best(paths, family=None):
     """The start the rule ranks first in map results files (joined by commas), over every row or
     one task family's rows."""
-    rows = [r for r in _maps(paths)["rows"] if family in (None, FAMILY_OF[r["config"]["task"]])]
+    rows = [r for r in _maps(paths)["rows"] if family in (None, TASKS[r["config"]["task"]].family)]
     return start_text(start_scores({"rows": rows})[0]["start"])
 
 
@@ -3977,6 +4043,11 @@ def parse_ints(text):
 # Config fields the command line can set, with their flags' help. Every flag defaults
 # to None: unset values come from the task's defaults (task_defaults), so that
 # --task pfg alone runs the recipe of the paper's tables.
+def paper_tasks(fact):
+    """'nmsd 16, cmsd 8, gts 4, pfg 1': one fact of every paper task, for a flag's help."""
+    return ", ".join(f"{name} {getattr(task, fact)}" for name, task in TASKS.items() if task is not MSD)
+
+
 FLAGS = [
     ("task", dict(choices=list(TASKS), help="msd: the earlier reproduction's MSD variant (default); "
                   "nmsd, cmsd (continual MSD), gts, pfg: the paper's tasks, with the recipe of its tables")),
@@ -3997,7 +4068,7 @@ FLAGS = [
     ("hidden", dict(type=positive_int, help="LSTM cells H (default {d}; paper tasks {r})")),
     ("iters", dict(type=nonneg_int, help="training iterations, one batch each (default {d}; paper tasks {r})")),
     ("batch", dict(type=positive_int, help="sequences per training batch (default {d}; paper tasks: "
-                   + ", ".join(f"{k} {v}" for k, v in BATCH_OF.items()) + ")")),
+                   + paper_tasks("batch") + ")")),
     ("lr", dict(type=positive_float, help="Adam learning rate (default {d}; paper tasks {r})")),
     ("lr_halve_every", dict(type=positive_int, help="halve the learning rate every N iterations (default {d}; "
                             "paper tasks: never)")),
@@ -4007,7 +4078,7 @@ FLAGS = [
     ("cell", dict(choices=CELLS, help="modern: tanh cell input and output (default); paper: identity input "
                   "squashing, no output squashing, the paper's initialisation (its Section 4.1)")),
     ("readout", dict(choices=READOUTS, help="output unit (default {d}; paper tasks, as the paper: "
-                     + ", ".join(f"{k} {v}" for k, v in READOUT_OF.items()) + ")")),
+                     + paper_tasks("readout") + ")")),
     ("grad", dict(choices=GRADS, help="bptt: the full gradient (default); truncated: the paper's error "
                   "truncation (not a true gradient, so --gradcheck does not apply to it)")),
     ("tol", dict(type=nonneg_int, help="msd: also report the solve rate within +-TOL steps (default {d})")),
@@ -4021,7 +4092,7 @@ FLAGS = [
                       "streams cut at the first error, a test after every training stream")),
     ("alpha", dict(type=positive_float, help="online: learning rate (default {d})")),
     ("momentum", dict(type=_number(float, 0, False), help="online: momentum in [0, 1) (default: the paper's, "
-                      + ", ".join(f"{k} {v}" for k, v in MOMENTUM_OF.items()) + ")")),
+                      + paper_tasks("momentum") + ")")),
     ("budget", dict(type=positive_int, help="online: training streams per network at most (default {d}; the "
                     "paper: 10^7, 10^8 for NMSD/MSD)")),
 ]
@@ -4029,12 +4100,12 @@ FLAGS = [
 
 # Who reads each Config field the flags set, where not everyone does: a flag given where
 # nothing reads it would be a silent no-op, so it is a user error instead.
-SCOPE = [(("T", "D_min", "D_max", "n_test", "tol"), "--task msd", lambda c: c.task == "msd"),
-         (("F", "periods", "test_streams", "test_periods"), "the paper's tasks", lambda c: c.task != "msd"),
-         (("delays",), "the spike tasks (nmsd, cmsd, gts)", lambda c: c.task in ("nmsd", "cmsd", "gts")),
-         (("func",), "--task pfg", lambda c: c.task == "pfg"),
+SCOPE = [(("T", "D_min", "D_max", "n_test", "tol"), "--task msd", lambda c: not TASKS[c.task].paper),
+         (("F", "periods", "test_streams", "test_periods"), "the paper's tasks", lambda c: TASKS[c.task].paper),
+         (("delays",), "the spike tasks (nmsd, cmsd, gts)", lambda c: TASKS[c.task].paper_key == "delays"),
+         (("func",), "--task pfg", lambda c: TASKS[c.task].paper_key == "func"),
          (("stop_on_error",), "batch learning of the paper's tasks (online streams always stop)",
-          lambda c: c.task != "msd" and c.learning == "batch"),
+          lambda c: TASKS[c.task].paper and c.learning == "batch"),
          (("iters", "batch", "lr", "lr_halve_every", "clip", "eval_every", "grad"), "--learning batch",
           lambda c: c.learning == "batch"),
          (("alpha", "momentum", "budget"), "--learning online", lambda c: c.learning == "online"),
@@ -4057,7 +4128,7 @@ def check_scope(cfg, given):
 def task_defaults(task, learning="batch"):
     """The Config a task starts from: Config() for msd, the tables' recipe of the learning
     mode for the paper's tasks."""
-    return Config() if task == "msd" else row_config(task=task, learning=learning)
+    return row_config(task=task, learning=learning) if TASKS[task].paper else Config()
 
 
 # The --help sections of the Config flags, in order.
@@ -4403,7 +4474,7 @@ def load_main(p, a):
 
 def train_main(p, a, cfg):
     """Training with the flags given (by default the headline experiment)."""
-    task = f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}]" if cfg.task == "msd" else row_label(cfg)
+    task = row_label(cfg)
     print(f"training {len(members_of(cfg))} model(s): {seeds_text(cfg.seeds)} x {' and '.join(cfg.variants)}, "
           f"{task}, {cfg.cell} cell, H={cfg.hidden}, {cfg.iters} iterations of batch {cfg.batch}, "
           f"lr {cfg.lr}, {min(a.workers, len(members_of(cfg)))} process(es)", flush=True)

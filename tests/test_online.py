@@ -24,7 +24,7 @@ def cli(*args, **kw):
 
 
 def online(task, **kw):
-    return tcs.Config(**{**dict(task=task, hidden=2, cell="paper", readout=tcs.READOUT_OF[task],
+    return tcs.Config(**{**dict(task=task, hidden=2, cell="paper", readout=tcs.TASKS[task].readout,
                                 learning="online", periods=3, test_periods=4, test_streams=2), **kw})
 
 

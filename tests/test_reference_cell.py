@@ -59,7 +59,7 @@ ONLINE = [("gts", dict(F=4, delays=(0, 1, 2))), ("gts", dict(F=4, delays=(0, 1, 
 def test_the_online_step_is_the_reference_cell(task, kw):
     """Random weights held still (alpha 0), streams that never end: at every step the online
     engine's output, cell output and state equal the reference cell's on the input it was fed."""
-    cfg = tcs.Config(**{**dict(task=task, hidden=2, cell="paper", readout=tcs.READOUT_OF[task], learning="online",
+    cfg = tcs.Config(**{**dict(task=task, hidden=2, cell="paper", readout=tcs.TASKS[task].readout, learning="online",
                                periods=3, test_periods=4, test_streams=2, budget=10 ** 6), **kw})
     nets = [(cfg, s, v) for s in (0, 1) for v in tcs.VARIANTS]
     st = tcs.online_state(nets)
