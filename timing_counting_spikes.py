@@ -726,7 +726,7 @@ class Weights:
         W[:, F_ * H + d, H + d] = P["p_f"]
         W[:, :, 2 * H:2 * H + n_in] = P["Wx"].transpose(0, 2, 1)
         W[:, :, -1] = P["b"]
-        self.cell, self.step = cell, CELL_STEPS[cell.kind]
+        self.cell = cell
         self.Ws = W * exp_scale(H, cell.kind)[:, None]              # (M, 4H, K) forward
         self.Wb = np.ascontiguousarray(W[:, :, :2 * H].transpose(0, 2, 1))  # (M, 2H, 4H) backward
         self.po = P["p_o"].T[:, :, None]                            # (H, M, 1)
@@ -754,59 +754,45 @@ class StepViews:
 
 
 def cell_step(W, v):
-    """One step for all models: reads s_prev, writes act = [i f g o tanh(c)] and the next [h | c]."""
+    """One step of all models of either cell: reads s_prev, writes act = [i f g o s(c)] and the
+    next [h | c]. W.Ws holds -W for i, f, o; for g, -2W in the modern cell (tanh(z) = 2 sigmoid(2z)
+    - 1, so one exp serves i, f and g) and W itself in the paper's (g = z, its Section 4.1)."""
+    modern = W.cell.kind == "modern"
     np.matmul(W.Ws, v.s_prev_m, out=v.z_m)         # scaled pre-activations, (4H, M, N) buffer
-    # i, f = sigmoid(z); g = tanh(z) = 2 sigmoid(2z) - 1
-    np.exp(v.z_ifg, out=v.a_ifg)
-    np.add(v.a_ifg, 1.0, out=v.a_ifg)
-    np.reciprocal(v.a_ifg, out=v.a_ifg)
-    if not W.cell.forget:
+    # i, f = sigmoid(z), and the modern g's sigmoid(2z), from one exp
+    z, a = (v.z_ifg, v.a_ifg) if modern else (v.z_if, v.a_if)
+    np.exp(z, out=a)
+    np.add(a, 1.0, out=a)
+    np.reciprocal(a, out=a)
+    if not W.cell.forget:                       # f pinned to 1: dz_f = dc c_prev f(1-f) = 0 in backward
         v.a_f.fill(1.0)
-    np.multiply(v.a_g, 2.0, out=v.a_g)
-    np.subtract(v.a_g, 1.0, out=v.a_g)
+    if modern:                                  # g = tanh(z) = 2 sigmoid(2z) - 1
+        np.multiply(v.a_g, 2.0, out=v.a_g)
+        np.subtract(v.a_g, 1.0, out=v.a_g)
+    else:                                       # g = z
+        np.copyto(v.a_g, v.z_g)
     # c_t = f * c_{t-1} + i * g
     np.multiply(v.a_f, v.c_prev, out=v.c)
     np.multiply(v.a_i, v.a_g, out=v.tmp)
     np.add(v.c, v.tmp, out=v.c)
-    # o = sigmoid(z_o + p_o * c_t) and tanh(c_t): one exp over the [o | tanh(c)] rows
+    # o = sigmoid(z_o + p_o * c_t); s(c) = tanh(c_t) (modern: in o's exp) or c_t itself (paper)
     np.multiply(v.c, W.pos, out=v.a_o)
     np.add(v.a_o, v.z_o, out=v.a_o)
-    np.multiply(v.c, -2.0, out=v.a_tc)
-    np.exp(v.a_otc, out=v.a_otc)
-    np.add(v.a_otc, 1.0, out=v.a_otc)
-    np.reciprocal(v.a_otc, out=v.a_otc)
-    np.multiply(v.a_tc, 2.0, out=v.a_tc)
-    np.subtract(v.a_tc, 1.0, out=v.a_tc)
-    # h_t = o * tanh(c_t)
+    if modern:
+        np.multiply(v.c, -2.0, out=v.a_tc)
+    rows = v.a_otc if modern else v.a_o
+    np.exp(rows, out=rows)
+    np.add(rows, 1.0, out=rows)
+    np.reciprocal(rows, out=rows)
+    if modern:
+        np.multiply(v.a_tc, 2.0, out=v.a_tc)
+        np.subtract(v.a_tc, 1.0, out=v.a_tc)
+    else:
+        np.copyto(v.a_tc, v.c)
+    # h_t = o * s(c_t)
     np.multiply(v.a_o, v.a_tc, out=v.h)
 
 
-def paper_cell_step(W, v):
-    """The paper's cell (Section 4.1): identity input squashing g, no output squashing.
-    Writes act = [i f g o c]: the last rows hold the 'squashed' state, here c itself."""
-    np.matmul(W.Ws, v.s_prev_m, out=v.z_m)         # -z for i, f, o; z itself for g
-    # i, f = sigmoid(z); g = z
-    np.exp(v.z_if, out=v.a_if)
-    np.add(v.a_if, 1.0, out=v.a_if)
-    np.reciprocal(v.a_if, out=v.a_if)
-    if not W.cell.forget:                       # f pinned to 1: dz_f = dc c_prev f(1-f) = 0 in backward
-        v.a_f.fill(1.0)
-    np.copyto(v.a_g, v.z_g)
-    # c_t = f * c_{t-1} + i * g
-    np.multiply(v.a_f, v.c_prev, out=v.c)
-    np.multiply(v.a_i, v.a_g, out=v.tmp)
-    np.add(v.c, v.tmp, out=v.c)
-    # o = sigmoid(z_o + p_o * c_t); h_t = o * c_t
-    np.multiply(v.c, W.pos, out=v.a_o)
-    np.add(v.a_o, v.z_o, out=v.a_o)
-    np.exp(v.a_o, out=v.a_o)
-    np.add(v.a_o, 1.0, out=v.a_o)
-    np.reciprocal(v.a_o, out=v.a_o)
-    np.copyto(v.a_tc, v.c)
-    np.multiply(v.a_o, v.c, out=v.h)
-
-
-CELL_STEPS = {"modern": cell_step, "paper": paper_cell_step}
 
 
 def state_buffer(T, M, H, n_in, N):
@@ -891,7 +877,7 @@ def forward(W, x, ws):
     ws.S[:T, 2 * H:2 * H + n_in] = x
     with np.errstate(over="ignore"):            # exp -> inf is exact here: sigmoid -> 0
         for v in ws.steps:
-            W.step(W, v)
+            cell_step(W, v)
     return readout(W, ws.S[1:, :H])
 
 
@@ -1047,7 +1033,7 @@ class Stepper:
             for k in range(len(x)):
                 p = self.t % 2
                 S[p, self.rows] = x[k]
-                W.step(W, self.views[p])
+                cell_step(W, self.views[p])
                 np.matmul(self.WyT, self.h_m[p], out=y[k, :, None, :])
                 self.t += 1
         return output_unit(y + W.by, self.cell)
