@@ -1050,22 +1050,22 @@ FREE_RUN_CHUNK = 500     # steps the free-running evaluator takes between checks
 class FreeRun:
     """Members running free, without caches, on streams fed to them in pieces, each stream
     until its first wrong prediction (|y - d| >= tol where a target is given; NaN is wrong).
-    periods (M, S): the periods each stream completed; sq, n_sq (M,): the sum and count of
+    periods (M, N): the periods each of its N streams completed; sq, n_sq (M,): the sum and count of
     squared errors over the supervised steps run, up to the first wrong one included."""
 
-    def __init__(self, P, cell, S, tol):
+    def __init__(self, P, cell, N, tol):
         M = P["Wx"].shape[0]
-        self.run, self.tol = Stepper(P, S, cell), tol
-        self.periods, self.alive = np.zeros((M, S), np.int64), np.ones((M, S), bool)
+        self.run, self.tol = Stepper(P, N, cell), tol
+        self.periods, self.alive = np.zeros((M, N), np.int64), np.ones((M, N), bool)
         self.sq, self.n_sq = np.zeros(M), np.zeros(M)
 
     def feed(self, x, d, mask, ends):
-        """The next C steps: x (C, I, M, S), d (C, M, S), mask (C, M, S) or None, ends (C, M, S)
+        """The next C steps: x (C, I, M, N), d (C, M, N), mask (C, M, N) or None, ends (C, M, N)
         (True at the last step of a period). Returns whether any stream is still running."""
         C = len(d)
         err = np.abs(self.run.run(x) - d)
         wrong = wrong_predictions(err, self.tol, mask)
-        first = np.where(wrong.any(axis=0), wrong.argmax(axis=0), C)          # (M, S)
+        first = np.where(wrong.any(axis=0), wrong.argmax(axis=0), C)          # (M, N)
         t = np.arange(C)[:, None, None]
         ran = (t <= first) & self.alive & (True if mask is None else mask > 0)    # supervised steps run
         self.sq += model_sum(np.where(ran, err * err, 0.0))
@@ -1076,14 +1076,14 @@ class FreeRun:
 
 
 def free_run(P, cell, members, tests, tol):
-    """Run member k on the test streams of its seed (FreeRun). Returns periods (M, S), sq (M,)
+    """Run member k on the test streams of its seed (FreeRun). Returns periods (M, N), sq (M,)
     and n_sq (M,)."""
-    L, S = tests[members[0][0]].d.shape
-    fr = FreeRun(P, cell, S, tol)
+    L, N = tests[members[0][0]].d.shape
+    fr = FreeRun(P, cell, N, tol)
     for t0 in range(0, L, FREE_RUN_CHUNK):
         t1 = min(L, t0 + FREE_RUN_CHUNK)
         x, d, mask = stack_inputs(tests, members, t0, t1)
-        ends = np.stack([tests[s].info["ends"][t0:t1] for s, _ in members], axis=1)   # (C, M, S)
+        ends = np.stack([tests[s].info["ends"][t0:t1] for s, _ in members], axis=1)   # (C, M, N)
         if not fr.feed(x, d, mask, ends):
             break
     return fr.periods, fr.sq, fr.n_sq
@@ -1255,10 +1255,10 @@ def unpack(theta, H, n_in):
     W, po, Wy, by = np.split(theta, np.cumsum(sizes)[:-1])
     W = W.reshape(4 * H, K, M)
     d = np.arange(H)
-    C = np.ascontiguousarray
-    return {"Wx": C(W[:, 2 * H:2 * H + n_in].transpose(2, 1, 0)), "Wh": C(W[:, :H].transpose(2, 1, 0)),
-            "b": C(W[:, -1].T), "Wy": C(Wy.T[:, :, None]), "by": C(by.T),
-            "p_i": C(W[I_ * H + d, H + d].T), "p_f": C(W[F_ * H + d, H + d].T), "p_o": C(po.T)}
+    c = np.ascontiguousarray
+    return {"Wx": c(W[:, 2 * H:2 * H + n_in].transpose(2, 1, 0)), "Wh": c(W[:, :H].transpose(2, 1, 0)),
+            "b": c(W[:, -1].T), "Wy": c(Wy.T[:, :, None]), "by": c(by.T),
+            "p_i": c(W[I_ * H + d, H + d].T), "p_f": c(W[F_ * H + d, H + d].T), "p_o": c(po.T)}
 
 
 def grad_mask(H, n_in, peep, forget):
@@ -1457,7 +1457,7 @@ class OnlineNets:
         self.st, self.kind, self.H, self.n_in = st, kind, H, n_in
         self.window, self.compact, self.sparse_from = window, compact, sparse_from
         K, sizes = online_layout(H, n_in)
-        (P, M), W, R3 = st["theta"].shape, window, 3 * H * K
+        (n_par, M), R3 = st["theta"].shape, 3 * H * K   # theta's rows (parameters), networks
         self.off = o = np.cumsum((0,) + sizes)          # where theta's pieces begin
         self.K, self.R3 = K, R3
         # What a network's momentum step reads lies in its column of two arrays, so that the
@@ -1465,16 +1465,16 @@ class OnlineNets:
         # the window in a third): par = [theta | v | alpha * mask | mu] (the mask is 0/1, so the
         # product is exact), and gx = [dE/dtheta, whose last row is dE/dz_k | dS | e_s |
         # delta_out], of which gxk is what the gradient is made of; st's theta, v and dS become views.
-        self.par = np.empty((4, P, M))
+        self.par = np.empty((4, n_par, M))
         self.par[0], self.par[1], self.par[3] = st["theta"], st["vel"], st["mu"]
         np.multiply(st["gmask"], st["alpha"], out=self.par[2])
-        self.gx = np.empty((P + R3 + 2 * H, M))
-        self.gx[P:P + R3] = st["dS"].reshape(R3, M)
-        st["theta"], st["vel"], st["dS"] = self.par[0], self.par[1], self.gx[P:P + R3].reshape(st["dS"].shape)
+        self.gx = np.empty((n_par + R3 + 2 * H, M))
+        self.gx[n_par:n_par + R3] = st["dS"].reshape(R3, M)
+        st["theta"], st["vel"], st["dS"] = self.par[0], self.par[1], self.gx[n_par:n_par + R3].reshape(st["dS"].shape)
         th, self.galpha, self.mu = self.par[0], self.par[2], self.par[3]
-        self.g = g = self.gx[:P]
-        self.gxk = self.gx[P - 1:]
-        self.es, self.do = self.gx[P + R3:P + R3 + H], self.gx[P + R3 + H:]
+        self.g = g = self.gx[:n_par]
+        self.gxk = self.gx[n_par - 1:]
+        self.es, self.do = self.gx[n_par + R3:n_par + R3 + H], self.gx[n_par + R3 + H:]
         self.W = th[:o[1]].reshape(4 * H, K, M)
         self.po, self.Wy, self.by = th[o[1]:o[2]], th[o[2]:o[3]], th[o[3]]
         self.gW3 = g[:3 * H * K].reshape(3, H, K, M)           # i, f, g rows of dE/dW
@@ -1486,18 +1486,18 @@ class OnlineNets:
         # stream, 2 where a right one does too (the last step of its last period), periods
         # completed before it (PB), and whether its prediction was right (OK); and the stream
         # position after the window. A, SP and C are one int8 array, so that one call clears them.
-        self.S = np.zeros((W + 1, K, M))
+        self.S = np.zeros((window + 1, K, M))
         self.S[:, K - 1] = 1.0
-        self.D = np.zeros((W + 1, M))
-        self.flags = np.zeros((3, W + 1, M), np.int8)
+        self.D = np.zeros((window + 1, M))
+        self.flags = np.zeros((3, window + 1, M), np.int8)
         self.A, self.SP, self.C = self.flags[0].view(bool), self.flags[1].view(bool), self.flags[2]
-        self.OK = np.zeros((W, M), bool)
-        self.PB = np.zeros((W + 1, M), np.int64)
+        self.OK = np.zeros((window, M), bool)
+        self.PB = np.zeros((window + 1, M), np.int64)
         self.pos_end, self.n_end, self.I_end = np.zeros(M, np.int64), np.zeros(M, np.int64), np.zeros(M, np.int64)
         self.Fmin = int(st["F"].min()) if M else 1
         self.draws = bool(np.any(st["dcount"] > 1))              # otherwise every period has its set's only delay
         self.fixed = bool(np.any(st["fixed_tests"]))
-        self.net, self.ar = np.arange(M), np.arange(2 * W + 3)[:, None]   # networks; rows or periods of a window
+        self.net, self.ar = np.arange(M), np.arange(2 * window + 3)[:, None]   # networks; rows or periods of a window
         # streams ended and not yet laid out (end_streams): the step each ended (-1: none), and
         # the first such step
         self.pend, self.first_end = np.full(M, -1, np.int64), None
@@ -1540,8 +1540,8 @@ class OnlineNets:
         self.ys = np.empty(M) if self.lin is not None else self.y                 # the sigmoid's output
         self.ended = np.empty(M, bool)
         self.rows = [(self.S[r], self.S[r, H:2 * H], self.S[r + 1, :H], self.S[r + 1, H:2 * H],
-                      self.D[r], self.A[r], self.C[r], self.OK[r]) for r in range(W)]
-        self.S2 = [self.S[r:r + 2].reshape(2 * K, M) for r in range(W)]     # [s | h | s_c | x | 1] of step r
+                      self.D[r], self.A[r], self.C[r], self.OK[r]) for r in range(window)]
+        self.S2 = [self.S[r:r + 2].reshape(2 * K, M) for r in range(window)]     # [s | h | s_c | x | 1] of step r
         self.v = np.empty_like(th)
         self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta at every training target (the tests)
 
@@ -1588,12 +1588,12 @@ class OnlineNets:
         from the stream state st holds for them at step r0 (their position in the period,
         period, periods completed, stream key and flags), as if no prediction were wrong."""
         st, H, R = self.st, self.H, self.L + 1 - r0
-        P = R // self.Fmin + 2                    # periods enough to pass step L (each lasts >= F steps)
+        n_per = R // self.Fmin + 2                # periods enough to pass step L (each lasts >= F steps)
         n0 = st["n"][nets]
         k = len(n0)
-        I = self.delays(nets, P)
+        I = self.delays(nets, n_per)
         length = st["F"][nets] + I
-        end = np.cumsum(length, axis=0) - (st["pos"][nets] + 1)                # (P, k) rows of periods' last steps
+        end = np.cumsum(length, axis=0) - (st["pos"][nets] + 1)                # (n_per, k) rows of periods' last steps
         start = end - length + 1                                                # and of their first
         sp = np.zeros((R, k), bool)
         inside = end < R
@@ -1842,13 +1842,13 @@ class OnlineNets:
         st["testing"][idx], st["done"][idx], st["trainf"][idx] = testing, done, train
         return train, done
 
-    def delays(self, nets, P):
-        """Delays I (P, k) of the periods n, n + 1, ... of the streams of networks `nets`."""
+    def delays(self, nets, n_per):
+        """Delays I (n_per, k) of the periods n, n + 1, ... of the streams of networks `nets`."""
         st = self.st
         if not self.draws:                         # every period has the set's only delay
             only = st["dset"][0, nets]
-            return np.broadcast_to(only, (P, len(only)))
-        return period_delays(st, nets, st["n"][nets] + self.ar[:P], self.fixed)
+            return np.broadcast_to(only, (n_per, len(only)))
+        return period_delays(st, nets, st["n"][nets] + self.ar[:n_per], self.fixed)
 
 
 # ----------------------------------------------------------------------------

@@ -11,7 +11,6 @@ checkpoints in results/). The speed of a step on this problem is numpy's call ov
 calls per step are counted too (every numpy call made on the engine's arrays, once however deep).
 Other load only slows a run: each case reports its fastest and median of several runs.
 """
-import argparse
 import dataclasses
 import importlib.util
 import os
