@@ -103,7 +103,7 @@ def main(argv=None):
     p.add_argument("--out", default=os.path.join(tcs.SCRATCH, "timing_counting_spikes.gif"),
                    help=f"GIF path (default {os.path.join(tcs.SCRATCH, 'timing_counting_spikes.gif')}, which git "
                         "ignores; the committed GIF is timing_counting_spikes.gif)")
-    p.add_argument("--workers", type=tcs.positive_int, default=os.cpu_count() or 1,
+    p.add_argument("--workers", type=tcs.positive_int, default=tcs.WORKERS,
                    help="processes for training (default: one per CPU core)")
     p.add_argument("--snapshots", metavar="NPZ",
                    help="reuse the snapshots in NPZ if it exists (same flags), else train and save them there")

@@ -249,6 +249,7 @@ def cell_of(cfg):
     return Cell(cfg.cell, cfg.readout, cfg.grad, cfg.forget)
 
 SCRATCH = "scratch"     # the companion scripts' output folder unless given one (git ignores it)
+WORKERS = os.cpu_count() or 1     # processes to deal models or networks to unless given: one per CPU core
 
 # Random streams. Everything random about seed s comes from
 # np.random.default_rng([s, STREAM]): one independent stream per purpose, so
@@ -4277,7 +4278,7 @@ def build_parser():
                             "axis, a results file each: put {table} in --json and --save")
     files.add_argument("--workers", type=positive_int,
                        help="processes to deal the models to; results do not depend on it "
-                            f"(default: one per CPU core, here {os.cpu_count() or 1})")
+                            f"(default: one per CPU core, here {WORKERS})")
     files.add_argument("--json", metavar="PATH", help="write config, per-member history and final metrics")
     files.add_argument("--save", metavar="PATH", help="write an .npz checkpoint (weights + config); with "
                        "--table, every row's weights (for visualize_timing_counting_spikes.py --from-table)")
@@ -4333,7 +4334,7 @@ def main(argv=None):
         check_flags(a, given)
     except ValueError as e:
         p.error(e)
-    a.workers = a.workers or os.cpu_count() or 1
+    a.workers = a.workers or WORKERS
     a.checkpoint_minutes = a.checkpoint_minutes or CHECKPOINT_MINUTES
     if a.gradcheck:
         return 0 if gradcheck() <= GRADCHECK_TOL else 1

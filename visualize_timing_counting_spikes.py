@@ -602,7 +602,7 @@ def main(argv=None):
     p.add_argument("--outdir", default=os.path.join(tcs.SCRATCH, "viz"),
                    help=f"folder for the PNGs (default {os.path.join(tcs.SCRATCH, 'viz')}, which git ignores; "
                         "the committed figures are in viz/)")
-    p.add_argument("--workers", type=tcs.positive_int, default=os.cpu_count() or 1,
+    p.add_argument("--workers", type=tcs.positive_int, default=tcs.WORKERS,
                    help="processes when training (default: one per CPU core)")
     tcs.add_config_args(p, variants=False, title="when training (without --from-run or --from-table): {}")
     a = p.parse_args(argv)
