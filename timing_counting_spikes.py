@@ -107,12 +107,13 @@ Options for the paper's own network
     --forget no       the cell without a forget gate (its activation pinned to 1.0)
 
 Layout of this file, top to bottom
-    configuration; tasks; parameters; the cell with forward and backward (BPTT); Adam; the
-    paper's online learning (one RTRL step of many networks); training and evaluation of an
-    ensemble, batch and online, with checkpoints and shards; reporting and paired statistics;
-    files; the paper's tables, the start map and the rule that reads it; documents generated
-    from results/; gradient check; command line. The benchmark lives beside the tests, in
-    bench/benchmark.py.
+    configuration and the tables' recipes; parameters; the reference cell (one step of one
+    network, as the paper writes it); the batched cell with forward and backward (BPTT); Adam;
+    the tasks; batch training and evaluation of an ensemble; the paper's online learning (one
+    RTRL step of many networks) and its runner, with checkpoints, shards, confirmation and
+    paired statistics; the paper's tables, the start map and the rule that reads it;
+    reporting; files; documents generated from results/; gradient check; command line. The
+    benchmark lives beside the tests, in bench/benchmark.py.
 
 Deliberately left out
     The paper's full budgets (10^7-10^8 training streams per network): our online runs stop
@@ -265,348 +266,25 @@ def rng_for(seed, stream, *more):
     return np.random.default_rng([seed, stream, *more])
 
 
-# ----------------------------------------------------------------------------
-# Tasks. A task turns a Config into batches and judges a trained ensemble; every
-# task offers
-#   n_in                  -> input channels I
-#   check(cfg)            -> raise ValueError if cfg cannot be sampled
-#   length(cfg)           -> T, the steps of one training sequence
-#   sample(cfg, rng, n)   -> Batch of n training sequences
-#   test_set(cfg, rng)    -> Batch: the fixed held-out set of one seed
-#   evaluate(cfg, P, members, tests) -> one metric dict per member
-#   columns               -> (key, title, format) of the metrics that tables show
-#   freeze                -> True: a member stops training once it is "perfect"
-#   label(cfg)            -> the row's name in tables and logs
-# and the paper's tasks, what both engines and the tables read of them:
-#   family, lay           -> its family in the start map's scores; its online stream lay-out
-#   readout, momentum, batch -> the paper's output unit and momentum; the batch recipe's batch
-#   target_scale(cfg)     -> delay targets are divided by this (a sigmoid output reaches 1 at most)
-#   train_periods(cfg), test_periods(cfg), tests_needed(cfg) -> online: periods of a training and
-#                            of a test stream, test streams completed to be perfect
-#   fixed_tests, draws_tests -> test q is the q-th delay (NMSD); fresh test streams are drawn
-#   one_interval          -> a stream is one interval (NMSD): no long free run
-#   paper_key, period_targets(cfg) -> the field that tells its paper rows apart; f over one period (PFG)
-
-@dataclasses.dataclass
-class Batch:
-    x: np.ndarray               # (T, I, n) inputs, features before the batch like every buffer
-    d: np.ndarray               # (T, n) targets
-    info: dict                  # task-specific arrays
-    mask: np.ndarray = None     # (T, n) 1.0 where a target is given, 0.0 where none; None: every step
-
-
-class MSD:
-    """Measure Spike Distance: spikes at t1 and t2 = t1 + D, target at t1 + 2D."""
-    n_in = 1
-    freeze = False
-    paper = False            # the earlier reproduction's task, not one of the paper's
-    family, paper_key = "MSD", None
-
-    @staticmethod
-    def label(cfg):
-        return f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}]"
-    columns = (("test_mse", "test MSE", ".5f"), ("zero_mse", "zero MSE", ".5f"), ("solve", "solve", ".3f"))
-    history = ("test_mse", "solve", "solve_tol")     # metrics kept at every evaluation
-    tail = ("test_mse", "solve")                     # metrics also averaged over the last evaluations
-
-    @staticmethod
-    def brief(ms):
-        """The progress-line summary of some members' metrics."""
-        return f"test {np.mean([m['test_mse'] for m in ms]):.2e} solve {np.mean([m['solve'] for m in ms]):.3f}"
-
-    @staticmethod
-    def check(cfg):
-        if cfg.D_min < 1 or cfg.D_min > cfg.D_max:
-            raise ValueError(f"D range [{cfg.D_min}, {cfg.D_max}] is empty or starts below 1; "
-                             "need 1 <= D_min <= D_max")
-        if 2 * cfg.D_max >= cfg.T:
-            raise ValueError(f"D_max = {cfg.D_max} leaves no room: the target t1 + 2*D_max must be "
-                             f"< T = {cfg.T}, so need 2*D_max < T")
-        if cfg.stop_on_error:
-            raise ValueError("stop_on_error applies to the paper's tasks (nmsd, cmsd, gts, pfg), not to msd")
-
-    @staticmethod
-    def length(cfg):
-        return cfg.T
-
-    @staticmethod
-    def sample(cfg, rng, n):
-        D = rng.integers(cfg.D_min, cfg.D_max + 1, size=n)
-        # t1 uniform over 0 .. T-1-2D, the starts that keep the target inside the sequence
-        t1 = np.floor(rng.random(n) * (cfg.T - 2 * D)).astype(np.int64)
-        t2, tt = t1 + D, t1 + 2 * D
-        cols = np.arange(n)
-        x = np.zeros((cfg.T, 1, n))
-        x[t1, 0, cols] = 1.0
-        x[t2, 0, cols] = 1.0
-        d = np.zeros((cfg.T, n))
-        d[tt, cols] = 1.0
-        return Batch(x, d, {"t1": t1, "t2": t2, "target": tt})
-
-    @classmethod
-    def test_set(cls, cfg, rng):
-        return cls.sample(cfg, rng, cfg.n_test)
-
-    @staticmethod
-    def solved(cfg, y, batch, tol):
-        """y (T, n). Solved when argmax over steps t2+1 .. T-1 is within tol of the target."""
-        t = np.arange(cfg.T)[:, None]
-        after = t > batch.info["t2"][None, :]                     # (T, n)
-        peak = np.argmax(np.where(after, y, -np.inf), axis=0)     # (n,)
-        return np.abs(peak - batch.info["target"]) <= tol
-
-    @classmethod
-    def evaluate(cls, cfg, P, members, tests):
-        """Per member: mse per step, zero-predictor mse, exact and +-tol solve rates."""
-        x, d, _ = stack_inputs(tests, members)
-        y = predict(P, x, cell_of(cfg))
-        out = []
-        for k, (s, _) in enumerate(members):
-            out.append({"test_mse": float(np.mean((y[:, k] - d[:, k]) ** 2)),
-                        "zero_mse": float(np.mean(d[:, k] ** 2)),
-                        "solve": float(np.mean(cls.solved(cfg, y[:, k], tests[s], 0))),
-                        "solve_tol": float(np.mean(cls.solved(cfg, y[:, k], tests[s], cfg.tol)))})
-        return out
-
-
-# The paper's tasks (its Sections 4.2-4.4). Every stream starts from the zero state.
-# A "period" is one spike interval, or one period of f for PFG. Steps are 0-based:
-# the spike that ends interval n sits at index T(n) - 1, with T(0) = F + I(0) and
-# T(n) = T(n-1) + F + I(n), so each spike follows F + I(n) - 1 silent steps.
-# info["ends"] (T, n) marks the last step of every period; info["periods"] is the
-# number of periods a stream holds in full.
-
-class PaperTask:
-    """What the paper's tasks share: the free-running evaluation and its metrics."""
-    freeze = True            # the paper stops training a network once it is perfect
-    paper = True
-    columns = (("periods", "periods", ".1f"), ("perfect", "perfect", ".0f"))
-    history = ("periods", "perfect", "rmse")
-    tail = ()
-    fixed_tests = False      # NMSD: test stream q is the q-th delay of the set
-    draws_tests = True       # fresh test streams are drawn (NMSD tests every stream, PFG has one)
-    one_interval = False     # NMSD: a stream is one interval, so there is no long free run
-    paper_key = "delays"     # the field that tells the paper's rows of this task apart
-
-    @staticmethod
-    def label(cfg):
-        return f"{cfg.task.upper()} F={cfg.F} I in {{{','.join(map(str, cfg.delays))}}}"
-
-    @staticmethod
-    def target_scale(cfg):
-        return 1
-
-    @staticmethod
-    def train_periods(cfg):
-        return cfg.periods
-
-    @staticmethod
-    def test_periods(cfg):
-        return cfg.test_periods
-
-    @staticmethod
-    def tests_needed(cfg):
-        return cfg.test_streams
-
-    @staticmethod
-    def period_targets(cfg):
-        return None
-
-    @staticmethod
-    def brief(ms):
-        return (f"periods {np.mean([m['periods'] for m in ms]):7.1f} "
-                f"perfect {sum(m['perfect'] for m in ms):.0f}/{len(ms)}")
-
-    @staticmethod
-    def check(cfg):
-        if cfg.F < 2:
-            raise ValueError(f"F = {cfg.F} must be an integer >= 2")
-
-    @classmethod
-    def evaluate(cls, cfg, P, members, tests):
-        """Run each test stream free until its first wrong prediction, or its end.
-        perfect: every stream of the member's test set completed all its periods."""
-        periods, sq, n_sq = free_run(P, cell_of(cfg), members, tests, cls.tolerance(cfg))
-        full = tests[members[0][0]].info["periods"]
-        return [{"periods": float(np.mean(periods[k])), "perfect": float(np.all(periods[k] == full)),
-                 "rmse": float(np.sqrt(sq[k] / max(n_sq[k], 1)))} for k in range(len(members))]
-
-
-class SpikeTrain(PaperTask):
-    """Spike-train tasks (NMSD, CMSD, GTS): streams built from delays I(n)."""
-    n_in = 1
-
-    @staticmethod
-    def check(cfg):
-        PaperTask.check(cfg)
-        if (len(cfg.delays) < 1 or not all(isinstance(v, int) and v >= 0 for v in cfg.delays)
-                or len(set(cfg.delays)) != len(cfg.delays)):
-            raise ValueError(f"delays {list(cfg.delays)!r} must be distinct integers >= 0")
-
-    @classmethod
-    def tolerance(cls, cfg):
-        return 0.49 / cls.target_scale(cfg)
-
-    @staticmethod
-    def length(cfg):
-        # cfg.periods spikes fit even if every delay is the largest
-        return cfg.periods * (cfg.F + max(cfg.delays))
-
-    @staticmethod
-    def draw(cfg, rng, n, periods):
-        """Delays I (n, periods), uniform over the set."""
-        return np.asarray(cfg.delays)[rng.integers(0, len(cfg.delays), size=(n, periods))]
-
-    @classmethod
-    def streams(cls, cfg, I, L):
-        """Streams of L steps for delays I (n, periods); spikes past the end are dropped."""
-        n = len(I)
-        at = np.cumsum(cfg.F + I, axis=1) - 1                      # (n, periods) spike indices
-        keep = at < L
-        cols = np.broadcast_to(np.arange(n)[:, None], at.shape)[keep]
-        ends = np.zeros((L, n), bool)
-        ends[at[keep], cols] = True
-        x, d, mask = cls.layout(cfg, I, at, at[keep], cols, L)
-        return Batch(x, d, {"ends": ends, "periods": int(np.min(keep.sum(axis=1)))}, mask)
-
-    @classmethod
-    def sample(cls, cfg, rng, n):
-        L = cls.length(cfg)
-        return cls.streams(cfg, cls.draw(cfg, rng, n, L // cfg.F + 1), L)    # enough to fill L
-
-    @classmethod
-    def test_set(cls, cfg, rng):
-        I = cls.draw(cfg, rng, cfg.test_streams, cfg.test_periods)
-        return cls.streams(cfg, I, int(np.max(np.sum(cfg.F + I, axis=1))))
-
-
-class CMSD(SpikeTrain):
-    """The paper's continual MSD: the input is a spike train; at each spike the target
-    is its delay I(n) / target_scale; between spikes there is no target."""
-    family, lay, readout, momentum, batch = "NMSD", "spike_in", "sigmoid", 0.9999, 8
-
-    @staticmethod
-    def target_scale(cfg):
-        """A sigmoid output unit cannot reach a target above 1, so with it the delays are
-        mapped onto [0, 1] and the 0.49 tolerance shrinks by the same factor; with a linear
-        output they stay as they are."""
-        return max(max(cfg.delays), 1) if cfg.readout == "sigmoid" else 1
-
-    @classmethod
-    def layout(cls, cfg, I, at, spikes, cols, L):
-        x, d, mask = np.zeros((L, 1, len(I))), np.zeros((L, len(I))), np.zeros((L, len(I)))
-        x[spikes, 0, cols] = 1.0
-        d[spikes, cols] = I[at < L] / cls.target_scale(cfg)
-        mask[spikes, cols] = 1.0
-        return x, d, mask
-
-
-class NMSD(CMSD):
-    """Non-continual MSD: a stream is one interval, from the zero state to its spike. Online,
-    a training or test stream is one period, and a network is perfect when it has completed
-    the stream of every delay of the set, in order."""
-    momentum, batch = 0.99, 16
-    fixed_tests, draws_tests, one_interval = True, False, True
-
-    @staticmethod
-    def train_periods(cfg):
-        return 1
-
-    test_periods = train_periods
-
-    @staticmethod
-    def tests_needed(cfg):
-        return len(cfg.delays)
-
-    @staticmethod
-    def length(cfg):
-        return cfg.F + max(cfg.delays)
-
-    @classmethod
-    def sample(cls, cfg, rng, n):
-        return cls.streams(cfg, cls.draw(cfg, rng, n, 1), cls.length(cfg))
-
-    @classmethod
-    def test_set(cls, cfg, rng):
-        """Every possible stream once, one per delay: the paper's 'all possible input test streams'."""
-        return cls.streams(cfg, np.asarray(cfg.delays)[:, None], cls.length(cfg))
-
-
-class GTS(SpikeTrain):
-    """Generating timed spikes: MSD with input and target exchanged. The input holds
-    I(n) through interval n, from the step after spike n-1 up to spike n; the target
-    is 1 at each spike and 0 at every other step, up to the stream's last spike."""
-    family, lay, readout, momentum, batch = "GTS", "spike_out", "sigmoid", 0.999, 4
-
-    @staticmethod
-    def layout(cfg, I, at, spikes, cols, L):
-        n = len(I)
-        x, d = np.zeros((L, 1, n)), np.zeros((L, n))
-        d[spikes, cols] = 1.0
-        steps = np.arange(L)
-        for j in range(n):
-            x[:, 0, j] = I[j, np.minimum(np.searchsorted(at[j], steps), I.shape[1] - 1)]
-        mask = (steps[:, None] <= at[:, -1][None, :]).astype(np.float64)
-        return x, d, mask
-
-
-class PFG(PaperTask):
-    """Periodic function generation: no input; the target is f((t mod F) / F), t = 0, 1, ...
-    Without input every stream is the same, so a batch repeats it and the test set is
-    one stream of cfg.test_periods periods."""
-    n_in = 0
-    family, lay, readout, momentum, batch = "PFG", "func", "linear", 0.99, 1     # one stream: all are alike
-    draws_tests, paper_key = False, "func"
-    columns = PaperTask.columns + (("rmse", "sqrt MSE", ".3f"),)
-    # the paper's f_cos, f_tri, f_rect of u = (t mod F) / F, all in [0, 1]; its printed
-    # f_tri runs from 2 down to 1 and back, so we take it minus 1, as its text intends
-    FUNCS = {"cos": lambda u: 0.5 * (1.0 - np.cos(2.0 * np.pi * u)),
-             "tri": lambda u: np.abs(2.0 * u - 1.0),
-             "rect": lambda u: (u > 0.5).astype(np.float64)}
-
-    @staticmethod
-    def label(cfg):
-        return f"PFG f_{cfg.func} F={cfg.F}"
-
-    @staticmethod
-    def tests_needed(cfg):
-        return 1
-
-    @classmethod
-    def period_targets(cls, cfg):
-        return cls.FUNCS[cfg.func](np.arange(cfg.F) / cfg.F)
-
-    @classmethod
-    def check(cls, cfg):
-        PaperTask.check(cfg)
-        if cfg.func not in cls.FUNCS:
-            raise ValueError(f"func {cfg.func!r} is unknown; allowed: {', '.join(cls.FUNCS)}")
-
-    @staticmethod
-    def tolerance(cfg):
-        return 0.3
-
-    @staticmethod
-    def length(cfg):
-        return cfg.periods * cfg.F
-
-    @classmethod
-    def streams(cls, cfg, n, periods):
-        t = np.arange(periods * cfg.F)
-        d = np.repeat(cls.FUNCS[cfg.func]((t % cfg.F) / cfg.F)[:, None], n, axis=1)
-        ends = np.repeat((t % cfg.F == cfg.F - 1)[:, None], n, axis=1)
-        return Batch(np.zeros((len(t), 0, n)), d, {"ends": ends, "periods": periods})
-
-    @classmethod
-    def sample(cls, cfg, rng, n):
-        return cls.streams(cfg, n, cfg.periods)
-
-    @classmethod
-    def test_set(cls, cfg, rng):
-        return cls.streams(cfg, 1, cfg.test_periods)
-
-
-TASKS = {"msd": MSD, "nmsd": NMSD, "cmsd": CMSD, "gts": GTS, "pfg": PFG}
+# The recipes of the paper's tables, one per learning mode (the tables: row_config).
+RECIPE = dict(hidden=1,                 # one memory block with one cell, as the paper's net
+              iters=12000,              # training budget per network, in batches
+              eval_every=100,           # free-running test after every this many batches
+              lr=1e-2,                  # Adam, constant rate
+              lr_halve_every=10 ** 6,
+              stop_on_error=False,      # training streams run their full length (README: recipe)
+              seeds=tuple(range(10)))
+# Which order of the initial gate biases (input, forget, output) the paper ran: the order it
+# prints, the forget and output values swapped, and both gates open. Under its own algorithm the
+# printed order learns nothing; the swapped order is the only one that learns GTS, in the paper's
+# number of streams, and the one its analysis of GTS solutions describes (an output gate opening
+# once the peephole input outweighs a negative bias). Chosen on development seeds (--table probe;
+# README: the gate biases).
+READINGS = {"printed": Config.gate_biases, "swapped": (0.0, 2.0, -2.0), "open": (0.0, 2.0, 2.0)}
+# The paper's own learning (Section 4.1): its one-cell network and initialisation (gate biases
+# as read above), training streams of up to 100 periods, alpha 1e-5 and the task's momentum
+ONLINE_RECIPE = dict(learning="online", cell="paper", hidden=1, periods=100, seeds=tuple(range(10)),
+                     gate_biases=READINGS["swapped"])
 
 
 # ----------------------------------------------------------------------------
@@ -1140,6 +818,579 @@ class Adam:
 def lr_at(cfg, it):
     """Learning rate for iteration it (1-based): halved every lr_halve_every iterations."""
     return cfg.lr * 0.5 ** ((it - 1) // cfg.lr_halve_every)
+
+
+# ----------------------------------------------------------------------------
+# Tasks. A task turns a Config into batches and judges a trained ensemble; every
+# task offers
+#   n_in                  -> input channels I
+#   check(cfg)            -> raise ValueError if cfg cannot be sampled
+#   length(cfg)           -> T, the steps of one training sequence
+#   sample(cfg, rng, n)   -> Batch of n training sequences
+#   test_set(cfg, rng)    -> Batch: the fixed held-out set of one seed
+#   evaluate(cfg, P, members, tests) -> one metric dict per member
+#   columns               -> (key, title, format) of the metrics that tables show
+#   freeze                -> True: a member stops training once it is "perfect"
+#   label(cfg)            -> the row's name in tables and logs
+# and the paper's tasks, what both engines and the tables read of them:
+#   family, lay           -> its family in the start map's scores; its online stream lay-out
+#   readout, momentum, batch -> the paper's output unit and momentum; the batch recipe's batch
+#   target_scale(cfg)     -> delay targets are divided by this (a sigmoid output reaches 1 at most)
+#   train_periods(cfg), test_periods(cfg), tests_needed(cfg) -> online: periods of a training and
+#                            of a test stream, test streams completed to be perfect
+#   fixed_tests, draws_tests -> test q is the q-th delay (NMSD); fresh test streams are drawn
+#   one_interval          -> a stream is one interval (NMSD): no long free run
+#   paper_key, period_targets(cfg) -> the field that tells its paper rows apart; f over one period (PFG)
+
+@dataclasses.dataclass
+class Batch:
+    x: np.ndarray               # (T, I, n) inputs, features before the batch like every buffer
+    d: np.ndarray               # (T, n) targets
+    info: dict                  # task-specific arrays
+    mask: np.ndarray = None     # (T, n) 1.0 where a target is given, 0.0 where none; None: every step
+
+
+class MSD:
+    """Measure Spike Distance: spikes at t1 and t2 = t1 + D, target at t1 + 2D."""
+    n_in = 1
+    freeze = False
+    paper = False            # the earlier reproduction's task, not one of the paper's
+    family, paper_key = "MSD", None
+
+    @staticmethod
+    def label(cfg):
+        return f"T={cfg.T}, D in [{cfg.D_min}, {cfg.D_max}]"
+    columns = (("test_mse", "test MSE", ".5f"), ("zero_mse", "zero MSE", ".5f"), ("solve", "solve", ".3f"))
+    history = ("test_mse", "solve", "solve_tol")     # metrics kept at every evaluation
+    tail = ("test_mse", "solve")                     # metrics also averaged over the last evaluations
+
+    @staticmethod
+    def brief(ms):
+        """The progress-line summary of some members' metrics."""
+        return f"test {np.mean([m['test_mse'] for m in ms]):.2e} solve {np.mean([m['solve'] for m in ms]):.3f}"
+
+    @staticmethod
+    def check(cfg):
+        if cfg.D_min < 1 or cfg.D_min > cfg.D_max:
+            raise ValueError(f"D range [{cfg.D_min}, {cfg.D_max}] is empty or starts below 1; "
+                             "need 1 <= D_min <= D_max")
+        if 2 * cfg.D_max >= cfg.T:
+            raise ValueError(f"D_max = {cfg.D_max} leaves no room: the target t1 + 2*D_max must be "
+                             f"< T = {cfg.T}, so need 2*D_max < T")
+        if cfg.stop_on_error:
+            raise ValueError("stop_on_error applies to the paper's tasks (nmsd, cmsd, gts, pfg), not to msd")
+
+    @staticmethod
+    def length(cfg):
+        return cfg.T
+
+    @staticmethod
+    def sample(cfg, rng, n):
+        D = rng.integers(cfg.D_min, cfg.D_max + 1, size=n)
+        # t1 uniform over 0 .. T-1-2D, the starts that keep the target inside the sequence
+        t1 = np.floor(rng.random(n) * (cfg.T - 2 * D)).astype(np.int64)
+        t2, tt = t1 + D, t1 + 2 * D
+        cols = np.arange(n)
+        x = np.zeros((cfg.T, 1, n))
+        x[t1, 0, cols] = 1.0
+        x[t2, 0, cols] = 1.0
+        d = np.zeros((cfg.T, n))
+        d[tt, cols] = 1.0
+        return Batch(x, d, {"t1": t1, "t2": t2, "target": tt})
+
+    @classmethod
+    def test_set(cls, cfg, rng):
+        return cls.sample(cfg, rng, cfg.n_test)
+
+    @staticmethod
+    def solved(cfg, y, batch, tol):
+        """y (T, n). Solved when argmax over steps t2+1 .. T-1 is within tol of the target."""
+        t = np.arange(cfg.T)[:, None]
+        after = t > batch.info["t2"][None, :]                     # (T, n)
+        peak = np.argmax(np.where(after, y, -np.inf), axis=0)     # (n,)
+        return np.abs(peak - batch.info["target"]) <= tol
+
+    @classmethod
+    def evaluate(cls, cfg, P, members, tests):
+        """Per member: mse per step, zero-predictor mse, exact and +-tol solve rates."""
+        x, d, _ = stack_inputs(tests, members)
+        y = predict(P, x, cell_of(cfg))
+        out = []
+        for k, (s, _) in enumerate(members):
+            out.append({"test_mse": float(np.mean((y[:, k] - d[:, k]) ** 2)),
+                        "zero_mse": float(np.mean(d[:, k] ** 2)),
+                        "solve": float(np.mean(cls.solved(cfg, y[:, k], tests[s], 0))),
+                        "solve_tol": float(np.mean(cls.solved(cfg, y[:, k], tests[s], cfg.tol)))})
+        return out
+
+
+# The paper's tasks (its Sections 4.2-4.4). Every stream starts from the zero state.
+# A "period" is one spike interval, or one period of f for PFG. Steps are 0-based:
+# the spike that ends interval n sits at index T(n) - 1, with T(0) = F + I(0) and
+# T(n) = T(n-1) + F + I(n), so each spike follows F + I(n) - 1 silent steps.
+# info["ends"] (T, n) marks the last step of every period; info["periods"] is the
+# number of periods a stream holds in full.
+
+class PaperTask:
+    """What the paper's tasks share: the free-running evaluation and its metrics."""
+    freeze = True            # the paper stops training a network once it is perfect
+    paper = True
+    columns = (("periods", "periods", ".1f"), ("perfect", "perfect", ".0f"))
+    history = ("periods", "perfect", "rmse")
+    tail = ()
+    fixed_tests = False      # NMSD: test stream q is the q-th delay of the set
+    draws_tests = True       # fresh test streams are drawn (NMSD tests every stream, PFG has one)
+    one_interval = False     # NMSD: a stream is one interval, so there is no long free run
+    paper_key = "delays"     # the field that tells the paper's rows of this task apart
+
+    @staticmethod
+    def label(cfg):
+        return f"{cfg.task.upper()} F={cfg.F} I in {{{','.join(map(str, cfg.delays))}}}"
+
+    @staticmethod
+    def target_scale(cfg):
+        return 1
+
+    @staticmethod
+    def train_periods(cfg):
+        return cfg.periods
+
+    @staticmethod
+    def test_periods(cfg):
+        return cfg.test_periods
+
+    @staticmethod
+    def tests_needed(cfg):
+        return cfg.test_streams
+
+    @staticmethod
+    def period_targets(cfg):
+        return None
+
+    @staticmethod
+    def brief(ms):
+        return (f"periods {np.mean([m['periods'] for m in ms]):7.1f} "
+                f"perfect {sum(m['perfect'] for m in ms):.0f}/{len(ms)}")
+
+    @staticmethod
+    def check(cfg):
+        if cfg.F < 2:
+            raise ValueError(f"F = {cfg.F} must be an integer >= 2")
+
+    @classmethod
+    def evaluate(cls, cfg, P, members, tests):
+        """Run each test stream free until its first wrong prediction, or its end.
+        perfect: every stream of the member's test set completed all its periods."""
+        periods, sq, n_sq = free_run(P, cell_of(cfg), members, tests, cls.tolerance(cfg))
+        full = tests[members[0][0]].info["periods"]
+        return [{"periods": float(np.mean(periods[k])), "perfect": float(np.all(periods[k] == full)),
+                 "rmse": float(np.sqrt(sq[k] / max(n_sq[k], 1)))} for k in range(len(members))]
+
+
+class SpikeTrain(PaperTask):
+    """Spike-train tasks (NMSD, CMSD, GTS): streams built from delays I(n)."""
+    n_in = 1
+
+    @staticmethod
+    def check(cfg):
+        PaperTask.check(cfg)
+        if (len(cfg.delays) < 1 or not all(isinstance(v, int) and v >= 0 for v in cfg.delays)
+                or len(set(cfg.delays)) != len(cfg.delays)):
+            raise ValueError(f"delays {list(cfg.delays)!r} must be distinct integers >= 0")
+
+    @classmethod
+    def tolerance(cls, cfg):
+        return 0.49 / cls.target_scale(cfg)
+
+    @staticmethod
+    def length(cfg):
+        # cfg.periods spikes fit even if every delay is the largest
+        return cfg.periods * (cfg.F + max(cfg.delays))
+
+    @staticmethod
+    def draw(cfg, rng, n, periods):
+        """Delays I (n, periods), uniform over the set."""
+        return np.asarray(cfg.delays)[rng.integers(0, len(cfg.delays), size=(n, periods))]
+
+    @classmethod
+    def streams(cls, cfg, I, L):
+        """Streams of L steps for delays I (n, periods); spikes past the end are dropped."""
+        n = len(I)
+        at = np.cumsum(cfg.F + I, axis=1) - 1                      # (n, periods) spike indices
+        keep = at < L
+        cols = np.broadcast_to(np.arange(n)[:, None], at.shape)[keep]
+        ends = np.zeros((L, n), bool)
+        ends[at[keep], cols] = True
+        x, d, mask = cls.layout(cfg, I, at, at[keep], cols, L)
+        return Batch(x, d, {"ends": ends, "periods": int(np.min(keep.sum(axis=1)))}, mask)
+
+    @classmethod
+    def sample(cls, cfg, rng, n):
+        L = cls.length(cfg)
+        return cls.streams(cfg, cls.draw(cfg, rng, n, L // cfg.F + 1), L)    # enough to fill L
+
+    @classmethod
+    def test_set(cls, cfg, rng):
+        I = cls.draw(cfg, rng, cfg.test_streams, cfg.test_periods)
+        return cls.streams(cfg, I, int(np.max(np.sum(cfg.F + I, axis=1))))
+
+
+class CMSD(SpikeTrain):
+    """The paper's continual MSD: the input is a spike train; at each spike the target
+    is its delay I(n) / target_scale; between spikes there is no target."""
+    family, lay, readout, momentum, batch = "NMSD", "spike_in", "sigmoid", 0.9999, 8
+
+    @staticmethod
+    def target_scale(cfg):
+        """A sigmoid output unit cannot reach a target above 1, so with it the delays are
+        mapped onto [0, 1] and the 0.49 tolerance shrinks by the same factor; with a linear
+        output they stay as they are."""
+        return max(max(cfg.delays), 1) if cfg.readout == "sigmoid" else 1
+
+    @classmethod
+    def layout(cls, cfg, I, at, spikes, cols, L):
+        x, d, mask = np.zeros((L, 1, len(I))), np.zeros((L, len(I))), np.zeros((L, len(I)))
+        x[spikes, 0, cols] = 1.0
+        d[spikes, cols] = I[at < L] / cls.target_scale(cfg)
+        mask[spikes, cols] = 1.0
+        return x, d, mask
+
+
+class NMSD(CMSD):
+    """Non-continual MSD: a stream is one interval, from the zero state to its spike. Online,
+    a training or test stream is one period, and a network is perfect when it has completed
+    the stream of every delay of the set, in order."""
+    momentum, batch = 0.99, 16
+    fixed_tests, draws_tests, one_interval = True, False, True
+
+    @staticmethod
+    def train_periods(cfg):
+        return 1
+
+    test_periods = train_periods
+
+    @staticmethod
+    def tests_needed(cfg):
+        return len(cfg.delays)
+
+    @staticmethod
+    def length(cfg):
+        return cfg.F + max(cfg.delays)
+
+    @classmethod
+    def sample(cls, cfg, rng, n):
+        return cls.streams(cfg, cls.draw(cfg, rng, n, 1), cls.length(cfg))
+
+    @classmethod
+    def test_set(cls, cfg, rng):
+        """Every possible stream once, one per delay: the paper's 'all possible input test streams'."""
+        return cls.streams(cfg, np.asarray(cfg.delays)[:, None], cls.length(cfg))
+
+
+class GTS(SpikeTrain):
+    """Generating timed spikes: MSD with input and target exchanged. The input holds
+    I(n) through interval n, from the step after spike n-1 up to spike n; the target
+    is 1 at each spike and 0 at every other step, up to the stream's last spike."""
+    family, lay, readout, momentum, batch = "GTS", "spike_out", "sigmoid", 0.999, 4
+
+    @staticmethod
+    def layout(cfg, I, at, spikes, cols, L):
+        n = len(I)
+        x, d = np.zeros((L, 1, n)), np.zeros((L, n))
+        d[spikes, cols] = 1.0
+        steps = np.arange(L)
+        for j in range(n):
+            x[:, 0, j] = I[j, np.minimum(np.searchsorted(at[j], steps), I.shape[1] - 1)]
+        mask = (steps[:, None] <= at[:, -1][None, :]).astype(np.float64)
+        return x, d, mask
+
+
+class PFG(PaperTask):
+    """Periodic function generation: no input; the target is f((t mod F) / F), t = 0, 1, ...
+    Without input every stream is the same, so a batch repeats it and the test set is
+    one stream of cfg.test_periods periods."""
+    n_in = 0
+    family, lay, readout, momentum, batch = "PFG", "func", "linear", 0.99, 1     # one stream: all are alike
+    draws_tests, paper_key = False, "func"
+    columns = PaperTask.columns + (("rmse", "sqrt MSE", ".3f"),)
+    # the paper's f_cos, f_tri, f_rect of u = (t mod F) / F, all in [0, 1]; its printed
+    # f_tri runs from 2 down to 1 and back, so we take it minus 1, as its text intends
+    FUNCS = {"cos": lambda u: 0.5 * (1.0 - np.cos(2.0 * np.pi * u)),
+             "tri": lambda u: np.abs(2.0 * u - 1.0),
+             "rect": lambda u: (u > 0.5).astype(np.float64)}
+
+    @staticmethod
+    def label(cfg):
+        return f"PFG f_{cfg.func} F={cfg.F}"
+
+    @staticmethod
+    def tests_needed(cfg):
+        return 1
+
+    @classmethod
+    def period_targets(cls, cfg):
+        return cls.FUNCS[cfg.func](np.arange(cfg.F) / cfg.F)
+
+    @classmethod
+    def check(cls, cfg):
+        PaperTask.check(cfg)
+        if cfg.func not in cls.FUNCS:
+            raise ValueError(f"func {cfg.func!r} is unknown; allowed: {', '.join(cls.FUNCS)}")
+
+    @staticmethod
+    def tolerance(cfg):
+        return 0.3
+
+    @staticmethod
+    def length(cfg):
+        return cfg.periods * cfg.F
+
+    @classmethod
+    def streams(cls, cfg, n, periods):
+        t = np.arange(periods * cfg.F)
+        d = np.repeat(cls.FUNCS[cfg.func]((t % cfg.F) / cfg.F)[:, None], n, axis=1)
+        ends = np.repeat((t % cfg.F == cfg.F - 1)[:, None], n, axis=1)
+        return Batch(np.zeros((len(t), 0, n)), d, {"ends": ends, "periods": periods})
+
+    @classmethod
+    def sample(cls, cfg, rng, n):
+        return cls.streams(cfg, n, cfg.periods)
+
+    @classmethod
+    def test_set(cls, cfg, rng):
+        return cls.streams(cfg, 1, cfg.test_periods)
+
+
+TASKS = {"msd": MSD, "nmsd": NMSD, "cmsd": CMSD, "gts": GTS, "pfg": PFG}
+
+
+# ----------------------------------------------------------------------------
+# Batch training of an ensemble (Adam on batches of streams, BPTT), and its evaluation.
+
+# Targets lie in [0, 1], or for a linear output in [0, largest delay] (10 in the paper's
+# tables), so a training MSE per step above this means divergence as surely as a NaN does.
+MSE_DIVERGED = 1e6
+
+
+class DivergenceError(RuntimeError):
+    pass
+
+
+def quiet(line):
+    """The training functions' default log: a library call prints nothing (the CLI passes print)."""
+
+
+def members_of(cfg):
+    """Ensemble members as (seed, variant) pairs; both variants of a seed sit side by side."""
+    return [(s, v) for s in cfg.seeds for v in cfg.variants]
+
+
+def test_sets(cfg, draw=None):
+    """The held-out set of each seed, from its own stream, padded to one length (padding:
+    no input, no target, no period ends) so that the seeds stack. draw None: the seed's
+    fixed set (MSD, --load, figures); draw k: its k-th fresh set, so that the paper's tasks
+    test on new streams at every test, as the paper does, and no network passes by luck on
+    streams it has met before."""
+    tests = {s: TASKS[cfg.task].test_set(cfg, rng_for(s, STREAM_TEST, *([] if draw is None else [draw])))
+             for s in cfg.seeds}
+    L = max(len(b.d) for b in tests.values())
+    for b in tests.values():
+        pad = L - len(b.d)
+        if pad:
+            b.x = np.concatenate([b.x, np.zeros((pad,) + b.x.shape[1:])])
+            b.mask = np.concatenate([np.ones_like(b.d) if b.mask is None else b.mask, np.zeros((pad, b.d.shape[1]))])
+            b.d = np.concatenate([b.d, np.zeros((pad, b.d.shape[1]))])
+            b.info["ends"] = np.concatenate([b.info["ends"], np.zeros((pad, b.d.shape[1]), bool)])
+    return tests
+
+
+def stack_inputs(batches, members, t0=0, t1=None):
+    """Steps t0 .. t1-1 of per-seed batches -> x (T, I, M, N), d (T, M, N) and mask (T, M, N)
+    or None; the members of a seed share them."""
+    x = np.stack([batches[s].x[t0:t1] for s, _ in members], axis=2)
+    d = np.stack([batches[s].d[t0:t1] for s, _ in members], axis=1)
+    if all(batches[s].mask is None for s, _ in members):
+        return x, d, None
+    mask = np.stack([np.ones_like(batches[s].d[t0:t1]) if batches[s].mask is None
+                     else batches[s].mask[t0:t1] for s, _ in members], axis=1)
+    return x, d, mask
+
+
+def evaluate(cfg, P, members, tests):
+    """The task's test metrics, one dict per member."""
+    return TASKS[cfg.task].evaluate(cfg, P, members, tests)
+
+
+def train(cfg, members=None, log=quiet, snapshots=False, report=None):
+    """Train every (seed, variant) member together. Returns (params, results dict).
+
+    At every evaluation point (iteration 0 included) a progress line goes to log, or
+    report(it, train_mse, metrics, elapsed) is called instead if given. snapshots=True
+    also returns each member's parameters at every evaluation point. On tasks that
+    freeze, a member found perfect at an evaluation keeps its weights from then on and
+    is not evaluated again (its metrics could not change); training ends early once
+    every member is frozen.
+    """
+    cfg.validate()
+    members = members_of(cfg) if members is None else list(members)
+    task = TASKS[cfg.task]
+    seeds = sorted({s for s, _ in members})
+    P = stack([init_member(cfg, s, v) for s, v in members])
+    peep = np.array([v == "peep" for _, v in members])
+    train_rng = {s: rng_for(s, STREAM_TRAIN) for s in seeds}
+    fixed_tests = None if task.freeze else test_sets(cfg)      # paper tasks: a fresh draw at every test
+    M, cell, T = len(members), cell_of(cfg), task.length(cfg)
+    ws = Workspace(M, T, cfg.batch, cfg.hidden, task.n_in)
+    opt = Adam(P, cfg)
+    hist = {"iter": [], "train_mse": [], **{k: [] for k in task.history}}
+    run_sq, run_n = np.zeros(M), 0
+    snaps, metrics, frozen, solved_at, diverged_at = [], [None] * M, np.zeros(M, bool), [None] * M, [None] * M
+    t0 = time.perf_counter()
+
+    def record(it, train_mse):
+        if snapshots:
+            snaps.append({k: v.copy() for k, v in P.items()})
+        live = np.flatnonzero(~frozen)
+        tests = (fixed_tests or test_sets(cfg, draw=it)) if len(live) else None
+        if len(live) == M:
+            new = evaluate(cfg, P, members, tests)
+        else:
+            new = evaluate(cfg, {k: v[live] for k, v in P.items()}, [members[k] for k in live],
+                           tests) if len(live) else []
+        for k, m in zip(live, new):
+            metrics[k] = m
+            if task.freeze and m["perfect"]:
+                frozen[k], solved_at[k] = True, it
+        hist["iter"].append(it)
+        hist["train_mse"].append([None if np.isnan(v) else float(v) for v in train_mse])  # none before training
+        for key in task.history:
+            hist[key].append([m[key] for m in metrics])
+        if report is None:
+            log(progress_line(cfg, members, it, train_mse, metrics, time.perf_counter() - t0))
+        else:
+            report(it, [float(v) for v in train_mse], list(metrics), time.perf_counter() - t0)
+
+    record(0, np.full(M, np.nan))
+    for it in range(1, cfg.iters + 1):
+        if frozen.all():                  # nothing left to train; keep the evaluation grid
+            if it % cfg.eval_every == 0 or it == cfg.iters:
+                record(it, np.full(M, np.nan))
+            continue
+        batches = {s: task.sample(cfg, train_rng[s], cfg.batch) for s in seeds}
+        x, d, mask = stack_inputs(batches, members)
+        with np.errstate(over="ignore", invalid="ignore"):   # a non-finite loss is caught below
+            loss, grads, _ = loss_and_grads(P, x, d, peep, ws, cell, mask,
+                                            task.tolerance(cfg) if cfg.stop_on_error else None)
+        mse = loss * 2.0 / (T if mask is None else model_sum(mask) / cfg.batch)    # per supervised step
+        bad = ~(mse < MSE_DIVERGED) & ~frozen                                     # NaN included
+        if bad.any() and not task.freeze:
+            raise DivergenceError(f"training diverged at iteration {it} (training MSE not finite or above "
+                                  f"{MSE_DIVERGED:.0e} for "
+                                  f"{', '.join(f'seed {members[k][0]} {members[k][1]}' for k in np.flatnonzero(bad))}"
+                                  "); try a smaller --lr")
+        for k in np.flatnonzero(bad):   # the paper's tasks: a diverged network fails, like one that never
+            frozen[k], diverged_at[k] = True, it      # learns, and stops; the table goes on and counts it
+        opt.step(P, grads, lr_at(cfg, it), ~frozen if frozen.any() else None)
+        run_sq += mse
+        run_n += 1
+        if it % cfg.eval_every == 0 or it == cfg.iters:
+            record(it, np.where(frozen, np.nan, run_sq / run_n))      # frozen members did not train
+            run_sq[:], run_n = 0.0, 0
+    seconds = time.perf_counter() - t0
+    out = []
+    for j, (s, v) in enumerate(members):
+        h = {k: (hist[k] if k == "iter" else [row[j] for row in hist[k]]) for k in hist}
+        out.append({"seed": s, "variant": v, "history": h, "final": metrics[j]})
+        if task.tail:
+            # one evaluation is a noisy sample of a still-moving network; the tail mean is steadier
+            out[-1]["tail"] = {k: float(np.mean(h[k][1:][-cfg.tail_evals:] or [np.nan])) for k in task.tail}
+        if task.freeze:
+            # training streams used until the evaluation that found the member perfect
+            out[-1]["solved_at"] = solved_at[j]
+            out[-1]["streams"] = None if solved_at[j] is None else solved_at[j] * cfg.batch
+            out[-1]["diverged_at"] = diverged_at[j]
+        if snapshots:
+            out[-1]["snapshots"] = [{k: a[j:j + 1] for k, a in snap.items()} for snap in snaps]
+    return P, {"members": out, "seconds": seconds}
+
+
+_progress_queue = None      # set in each worker process by _init_worker
+
+
+def _init_worker(queue):
+    global _progress_queue
+    _progress_queue = queue
+    _worker_signals()
+
+
+def _worker_signals():
+    """Workers leave Ctrl-C to the main process, which ends them with SIGTERM (the
+    default action: no handler the main process may have installed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _train_worker(args):
+    cfg, members, w, snapshots = args
+    report = (lambda *a: None) if _progress_queue is None else (lambda *a: _progress_queue.put((w,) + a))
+    return train(cfg, members, snapshots=snapshots, report=report)
+
+
+def eval_points(cfg):
+    return [it for it in range(cfg.iters + 1) if it == 0 or it % cfg.eval_every == 0 or it == cfg.iters]
+
+
+def train_parallel(cfg, workers=1, log=quiet, snapshots=False):
+    """Train all members, dealt round-robin to `workers` processes. The results are the same
+    as in one process: a member's arithmetic does not depend on the other members. Given a
+    log, the workers report each evaluation here, and it gets one progress line for all."""
+    cfg.validate()
+    members = members_of(cfg)
+    groups = [g for g in (members[w::workers] for w in range(workers)) if g]
+    if len(groups) <= 1:
+        return train(cfg, members, log=log, snapshots=snapshots)
+    jobs = [(cfg, g, w, snapshots) for w, g in enumerate(groups)]
+    order = {m: k for k, m in enumerate(members)}
+    t0 = time.perf_counter()
+    ctx = multiprocessing.get_context()
+    queue = None if log is quiet else ctx.Queue()
+    pending, printed = {}, 0
+
+    def collect(timeout):
+        """Take one report off the queue; print the line of an evaluation all workers reached."""
+        nonlocal printed
+        try:
+            w, it, train_mse, metrics, elapsed = queue.get(timeout=timeout)
+        except Empty:
+            return False
+        pending.setdefault(it, {})[w] = (train_mse, metrics, elapsed)
+        if len(pending[it]) == len(jobs):
+            got = pending.pop(it)
+            rows = sorted(((order[m], got[w][0][k], got[w][1][k]) for w, g in enumerate(groups)
+                           for k, m in enumerate(g)))
+            log(progress_line(cfg, members, it, [r[1] for r in rows], [r[2] for r in rows],
+                              max(v[2] for v in got.values())))
+            printed += 1
+        return True
+
+    pool = ctx.Pool(len(jobs), initializer=_init_worker, initargs=(queue,))
+    try:                                  # on any exit, Ctrl-C included, no worker outlives this
+        futures = [pool.apply_async(_train_worker, (job,)) for job in jobs]
+        while queue is not None and not all(f.ready() for f in futures):
+            collect(0.2)
+        failed = any(f.ready() and not f.successful() for f in futures)
+        while queue is not None and not failed and printed < len(eval_points(cfg)) and collect(5.0):
+            pass
+        outs = [f.get() for f in futures]
+    finally:
+        pool.terminate()
+        pool.join()
+    # put members back in members_of(cfg) order
+    flat = [(m, P, k, r) for (P, res), job in zip(outs, jobs)
+            for k, (m, r) in enumerate(zip(job[1], res["members"]))]
+    flat.sort(key=lambda e: order[e[0]])
+    P = {name: np.concatenate([e[1][name][e[2]:e[2] + 1] for e in flat]) for name in PARAMS}
+    return P, {"members": [e[3] for e in flat], "seconds": time.perf_counter() - t0}
 
 
 # ----------------------------------------------------------------------------
@@ -1853,234 +2104,6 @@ class OnlineNets:
 
 
 # ----------------------------------------------------------------------------
-# Training and evaluation of an ensemble.
-
-# Targets lie in [0, 1], or for a linear output in [0, largest delay] (10 in the paper's
-# tables), so a training MSE per step above this means divergence as surely as a NaN does.
-MSE_DIVERGED = 1e6
-
-
-class DivergenceError(RuntimeError):
-    pass
-
-
-def quiet(line):
-    """The training functions' default log: a library call prints nothing (the CLI passes print)."""
-
-
-def members_of(cfg):
-    """Ensemble members as (seed, variant) pairs; both variants of a seed sit side by side."""
-    return [(s, v) for s in cfg.seeds for v in cfg.variants]
-
-
-def test_sets(cfg, draw=None):
-    """The held-out set of each seed, from its own stream, padded to one length (padding:
-    no input, no target, no period ends) so that the seeds stack. draw None: the seed's
-    fixed set (MSD, --load, figures); draw k: its k-th fresh set, so that the paper's tasks
-    test on new streams at every test, as the paper does, and no network passes by luck on
-    streams it has met before."""
-    tests = {s: TASKS[cfg.task].test_set(cfg, rng_for(s, STREAM_TEST, *([] if draw is None else [draw])))
-             for s in cfg.seeds}
-    L = max(len(b.d) for b in tests.values())
-    for b in tests.values():
-        pad = L - len(b.d)
-        if pad:
-            b.x = np.concatenate([b.x, np.zeros((pad,) + b.x.shape[1:])])
-            b.mask = np.concatenate([np.ones_like(b.d) if b.mask is None else b.mask, np.zeros((pad, b.d.shape[1]))])
-            b.d = np.concatenate([b.d, np.zeros((pad, b.d.shape[1]))])
-            b.info["ends"] = np.concatenate([b.info["ends"], np.zeros((pad, b.d.shape[1]), bool)])
-    return tests
-
-
-def stack_inputs(batches, members, t0=0, t1=None):
-    """Steps t0 .. t1-1 of per-seed batches -> x (T, I, M, N), d (T, M, N) and mask (T, M, N)
-    or None; the members of a seed share them."""
-    x = np.stack([batches[s].x[t0:t1] for s, _ in members], axis=2)
-    d = np.stack([batches[s].d[t0:t1] for s, _ in members], axis=1)
-    if all(batches[s].mask is None for s, _ in members):
-        return x, d, None
-    mask = np.stack([np.ones_like(batches[s].d[t0:t1]) if batches[s].mask is None
-                     else batches[s].mask[t0:t1] for s, _ in members], axis=1)
-    return x, d, mask
-
-
-def evaluate(cfg, P, members, tests):
-    """The task's test metrics, one dict per member."""
-    return TASKS[cfg.task].evaluate(cfg, P, members, tests)
-
-
-def train(cfg, members=None, log=quiet, snapshots=False, report=None):
-    """Train every (seed, variant) member together. Returns (params, results dict).
-
-    At every evaluation point (iteration 0 included) a progress line goes to log, or
-    report(it, train_mse, metrics, elapsed) is called instead if given. snapshots=True
-    also returns each member's parameters at every evaluation point. On tasks that
-    freeze, a member found perfect at an evaluation keeps its weights from then on and
-    is not evaluated again (its metrics could not change); training ends early once
-    every member is frozen.
-    """
-    cfg.validate()
-    members = members_of(cfg) if members is None else list(members)
-    task = TASKS[cfg.task]
-    seeds = sorted({s for s, _ in members})
-    P = stack([init_member(cfg, s, v) for s, v in members])
-    peep = np.array([v == "peep" for _, v in members])
-    train_rng = {s: rng_for(s, STREAM_TRAIN) for s in seeds}
-    fixed_tests = None if task.freeze else test_sets(cfg)      # paper tasks: a fresh draw at every test
-    M, cell, T = len(members), cell_of(cfg), task.length(cfg)
-    ws = Workspace(M, T, cfg.batch, cfg.hidden, task.n_in)
-    opt = Adam(P, cfg)
-    hist = {"iter": [], "train_mse": [], **{k: [] for k in task.history}}
-    run_sq, run_n = np.zeros(M), 0
-    snaps, metrics, frozen, solved_at, diverged_at = [], [None] * M, np.zeros(M, bool), [None] * M, [None] * M
-    t0 = time.perf_counter()
-
-    def record(it, train_mse):
-        if snapshots:
-            snaps.append({k: v.copy() for k, v in P.items()})
-        live = np.flatnonzero(~frozen)
-        tests = (fixed_tests or test_sets(cfg, draw=it)) if len(live) else None
-        if len(live) == M:
-            new = evaluate(cfg, P, members, tests)
-        else:
-            new = evaluate(cfg, {k: v[live] for k, v in P.items()}, [members[k] for k in live],
-                           tests) if len(live) else []
-        for k, m in zip(live, new):
-            metrics[k] = m
-            if task.freeze and m["perfect"]:
-                frozen[k], solved_at[k] = True, it
-        hist["iter"].append(it)
-        hist["train_mse"].append([None if np.isnan(v) else float(v) for v in train_mse])  # none before training
-        for key in task.history:
-            hist[key].append([m[key] for m in metrics])
-        if report is None:
-            log(progress_line(cfg, members, it, train_mse, metrics, time.perf_counter() - t0))
-        else:
-            report(it, [float(v) for v in train_mse], list(metrics), time.perf_counter() - t0)
-
-    record(0, np.full(M, np.nan))
-    for it in range(1, cfg.iters + 1):
-        if frozen.all():                  # nothing left to train; keep the evaluation grid
-            if it % cfg.eval_every == 0 or it == cfg.iters:
-                record(it, np.full(M, np.nan))
-            continue
-        batches = {s: task.sample(cfg, train_rng[s], cfg.batch) for s in seeds}
-        x, d, mask = stack_inputs(batches, members)
-        with np.errstate(over="ignore", invalid="ignore"):   # a non-finite loss is caught below
-            loss, grads, _ = loss_and_grads(P, x, d, peep, ws, cell, mask,
-                                            task.tolerance(cfg) if cfg.stop_on_error else None)
-        mse = loss * 2.0 / (T if mask is None else model_sum(mask) / cfg.batch)    # per supervised step
-        bad = ~(mse < MSE_DIVERGED) & ~frozen                                     # NaN included
-        if bad.any() and not task.freeze:
-            raise DivergenceError(f"training diverged at iteration {it} (training MSE not finite or above "
-                                  f"{MSE_DIVERGED:.0e} for "
-                                  f"{', '.join(f'seed {members[k][0]} {members[k][1]}' for k in np.flatnonzero(bad))}"
-                                  "); try a smaller --lr")
-        for k in np.flatnonzero(bad):   # the paper's tasks: a diverged network fails, like one that never
-            frozen[k], diverged_at[k] = True, it      # learns, and stops; the table goes on and counts it
-        opt.step(P, grads, lr_at(cfg, it), ~frozen if frozen.any() else None)
-        run_sq += mse
-        run_n += 1
-        if it % cfg.eval_every == 0 or it == cfg.iters:
-            record(it, np.where(frozen, np.nan, run_sq / run_n))      # frozen members did not train
-            run_sq[:], run_n = 0.0, 0
-    seconds = time.perf_counter() - t0
-    out = []
-    for j, (s, v) in enumerate(members):
-        h = {k: (hist[k] if k == "iter" else [row[j] for row in hist[k]]) for k in hist}
-        out.append({"seed": s, "variant": v, "history": h, "final": metrics[j]})
-        if task.tail:
-            # one evaluation is a noisy sample of a still-moving network; the tail mean is steadier
-            out[-1]["tail"] = {k: float(np.mean(h[k][1:][-cfg.tail_evals:] or [np.nan])) for k in task.tail}
-        if task.freeze:
-            # training streams used until the evaluation that found the member perfect
-            out[-1]["solved_at"] = solved_at[j]
-            out[-1]["streams"] = None if solved_at[j] is None else solved_at[j] * cfg.batch
-            out[-1]["diverged_at"] = diverged_at[j]
-        if snapshots:
-            out[-1]["snapshots"] = [{k: a[j:j + 1] for k, a in snap.items()} for snap in snaps]
-    return P, {"members": out, "seconds": seconds}
-
-
-_progress_queue = None      # set in each worker process by _init_worker
-
-
-def _init_worker(queue):
-    global _progress_queue
-    _progress_queue = queue
-    _worker_signals()
-
-
-def _worker_signals():
-    """Workers leave Ctrl-C to the main process, which ends them with SIGTERM (the
-    default action: no handler the main process may have installed)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _train_worker(args):
-    cfg, members, w, snapshots = args
-    report = (lambda *a: None) if _progress_queue is None else (lambda *a: _progress_queue.put((w,) + a))
-    return train(cfg, members, snapshots=snapshots, report=report)
-
-
-def eval_points(cfg):
-    return [it for it in range(cfg.iters + 1) if it == 0 or it % cfg.eval_every == 0 or it == cfg.iters]
-
-
-def train_parallel(cfg, workers=1, log=quiet, snapshots=False):
-    """Train all members, dealt round-robin to `workers` processes. The results are the same
-    as in one process: a member's arithmetic does not depend on the other members. Given a
-    log, the workers report each evaluation here, and it gets one progress line for all."""
-    cfg.validate()
-    members = members_of(cfg)
-    groups = [g for g in (members[w::workers] for w in range(workers)) if g]
-    if len(groups) <= 1:
-        return train(cfg, members, log=log, snapshots=snapshots)
-    jobs = [(cfg, g, w, snapshots) for w, g in enumerate(groups)]
-    order = {m: k for k, m in enumerate(members)}
-    t0 = time.perf_counter()
-    ctx = multiprocessing.get_context()
-    queue = None if log is quiet else ctx.Queue()
-    pending, printed = {}, 0
-
-    def collect(timeout):
-        """Take one report off the queue; print the line of an evaluation all workers reached."""
-        nonlocal printed
-        try:
-            w, it, train_mse, metrics, elapsed = queue.get(timeout=timeout)
-        except Empty:
-            return False
-        pending.setdefault(it, {})[w] = (train_mse, metrics, elapsed)
-        if len(pending[it]) == len(jobs):
-            got = pending.pop(it)
-            rows = sorted(((order[m], got[w][0][k], got[w][1][k]) for w, g in enumerate(groups)
-                           for k, m in enumerate(g)))
-            log(progress_line(cfg, members, it, [r[1] for r in rows], [r[2] for r in rows],
-                              max(v[2] for v in got.values())))
-            printed += 1
-        return True
-
-    pool = ctx.Pool(len(jobs), initializer=_init_worker, initargs=(queue,))
-    try:                                  # on any exit, Ctrl-C included, no worker outlives this
-        futures = [pool.apply_async(_train_worker, (job,)) for job in jobs]
-        while queue is not None and not all(f.ready() for f in futures):
-            collect(0.2)
-        failed = any(f.ready() and not f.successful() for f in futures)
-        while queue is not None and not failed and printed < len(eval_points(cfg)) and collect(5.0):
-            pass
-        outs = [f.get() for f in futures]
-    finally:
-        pool.terminate()
-        pool.join()
-    # put members back in members_of(cfg) order
-    flat = [(m, P, k, r) for (P, res), job in zip(outs, jobs)
-            for k, (m, r) in enumerate(zip(job[1], res["members"]))]
-    flat.sort(key=lambda e: order[e[0]])
-    P = {name: np.concatenate([e[1][name][e[2]:e[2] + 1] for e in flat]) for name in PARAMS}
-    return P, {"members": [e[3] for e in flat], "seconds": time.perf_counter() - t0}
-
-
 # The online runner. A run advances every unfinished network in segments of steps, dealt
 # to worker processes in shards; per-network arithmetic never looks at another network,
 # so the shards, the segment lengths and a resume from a checkpoint change nothing.
@@ -2437,420 +2460,9 @@ def load_online_checkpoint(path):
 
 
 # ----------------------------------------------------------------------------
-# Reporting.
-
-def md_table(head, rows):
-    """A markdown table: a line for the head's cells, the rule, a line per row of cells."""
-    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                     + ["| " + " | ".join(map(str, cells)) + " |" for cells in rows])
-
-
-def seeds_text(seeds):
-    """'seed 4', 'seeds 0-9' or 'seeds 0, 3, 5'."""
-    seeds = sorted(seeds)
-    if len(seeds) == 1:
-        return f"seed {seeds[0]}"
-    if seeds == list(range(seeds[0], seeds[-1] + 1)):
-        return f"seeds {seeds[0]}-{seeds[-1]}"
-    return "seeds " + ", ".join(map(str, seeds))
-
-
-def by_variant(members, values):
-    """{variant: [values of its members]}"""
-    out = {}
-    for (_, v), x in zip(members, values):
-        out.setdefault(v, []).append(x)
-    return out
-
-
-def progress_line(cfg, members, it, train_mse, metrics, elapsed):
-    parts = [f"it {it:>{len(str(cfg.iters))}}/{cfg.iters}"]
-    for v, ms in by_variant(members, list(zip(train_mse, metrics))).items():
-        tr = [a for a, _ in ms if not np.isnan(a)]          # frozen networks no longer train
-        parts.append(f"{v}: train {f'{np.mean(tr):.2e}' if tr else '-':>8} "
-                     + TASKS[cfg.task].brief([b for _, b in ms]))
-    parts.append(f"{elapsed:6.1f}s")
-    return " | ".join(parts)
-
-
-def summarize(results):
-    """Mean and sample std over seeds of every final and tail metric, per variant."""
-    members = [(m["seed"], m["variant"]) for m in results["members"]]
-    out = {}
-    for v, ms in by_variant(members, results["members"]).items():
-        out[v] = {"n": len(ms)}
-        for part in ("final", "tail"):
-            for key in ms[0].get(part, {}):
-                a = np.array([m[part][key] for m in ms])
-                out[v][f"{part}_{key}"] = {"mean": float(a.mean()),
-                                           "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0}
-    return out
-
-
-def summary_table(cfg, results):
-    """Per-member rows, then mean (and std over seeds) per variant."""
-    has_tail = "tail" in results["members"][0]
-    task = TASKS[cfg.task]
-    cols = [("final", key, title, fmt) for key, title, fmt in task.columns]
-    if cfg.tol and "solve_tol" in task.history:
-        cols.append(("final", "solve_tol", f"solve+-{cfg.tol}", ".3f"))
-    if has_tail:
-        cols += [("tail", "test_mse", f"MSE last{cfg.tail_evals}", ".5f"),
-                 ("tail", "solve", f"solve last{cfg.tail_evals}", ".3f")]
-    width = [max(9, len(c[2])) for c in cols]
-    rows = [f"{'seed':>4} {'variant':<8} " + " ".join(f"{c[2]:>{w}}" for c, w in zip(cols, width))]
-    if task.freeze:         # training streams used until found perfect
-        rows[0] += f" {'streams':>9}"
-    def show(x, fmt):
-        return "-" if x is None or np.isnan(x) else f"{x:{fmt}}"      # e.g. no evaluation yet
-    for m in results["members"]:
-        rows.append(f"{m['seed']:>4} {m['variant']:<8} "
-                    + " ".join(f"{show(m[p][k], fmt):>{w}}" for (p, k, _, fmt), w in zip(cols, width))
-                    + (f" {'-' if m.get('streams') is None else m['streams']:>9}" if task.freeze else ""))
-    for v, s in summarize(results).items():
-        # the perfect column counts networks; its mean row says how many, its std row nothing
-        stat = {"mean": lambda x, k, fmt: f"{round(x * s['n'])}/{s['n']}" if k == "perfect" else show(x, fmt),
-                "std": lambda x, k, fmt: "" if k == "perfect" else show(x, fmt)}
-        for name in ("mean", "std") if s["n"] > 1 else ("mean",):
-            rows.append(f"{name:>4} {v:<8} " + " ".join(f"{stat[name](s[p + '_' + k][name], k, fmt):>{w}}"
-                                                        for (p, k, _, fmt), w in zip(cols, width)))
-    return "\n".join(rows)
-
-
-def report_markdown(doc):
-    """Markdown tables of a results JSON: per seed, peephole beside vanilla, then mean and spread;
-    for a run of the paper's tasks, the per-network table the run printed at its end."""
-    cfg = config_from_dict(doc["config"])
-    if TASKS[cfg.task].paper:
-        return summary_table(cfg, doc)
-    rows = {}
-    for m in doc["members"]:
-        rows.setdefault(m["seed"], {})[m["variant"]] = m
-    variants = [v for v in VARIANTS if v in cfg.variants]
-    cols = [("final", "test_mse", "final MSE", ".5f"), ("final", "solve", "final solve", ".3f"),
-            ("tail", "test_mse", f"MSE last {cfg.tail_evals}", ".5f"),
-            ("tail", "solve", f"solve last {cfg.tail_evals}", ".3f")]
-    head = ["seed"] + [f"{title} {v}" for _, _, title, _ in cols for v in variants]
-    table, lines = {(p, k, v): [] for p, k, _, _ in cols for v in variants}, []
-    for seed in sorted(rows):
-        cells = [str(seed)]
-        for p, k, _, fmt in cols:
-            for v in variants:
-                x = rows[seed][v][p][k]
-                table[p, k, v].append(x)
-                cells.append(f"{x:{fmt}}")
-        lines.append(cells)
-    for name, fn in (("mean", np.mean), ("std", lambda a: np.std(a, ddof=1) if len(a) > 1 else 0.0),
-                     ("min", np.min), ("max", np.max)):
-        lines.append([f"**{name}**"] + [f"{fn(table[p, k, v]):{fmt}}" for p, k, _, fmt in cols for v in variants])
-    out = [md_table(head, lines)]
-    if variants == list(VARIANTS) and len(rows) > 1:
-        paired = []
-        for p, k, title, fmt in cols:
-            diff = np.array(table[p, k, "peep"]) - np.array(table[p, k, "vanilla"])
-            better = int(np.sum(diff < 0)) if k == "test_mse" else int(np.sum(diff > 0))
-            paired.append([title, f"{diff.mean():+{fmt}}", f"{diff.std(ddof=1):{fmt}}", f"{better} of {len(diff)}"])
-        out.append(md_table(["paired over seeds (peep - vanilla)", "mean difference", "std",
-                             "seeds where peep is better"], paired))
-    return "\n\n".join(out)
-
-
-# ----------------------------------------------------------------------------
-# Files, always written to a temporary file first and renamed into place.
-
-def atomic_write(path, write):
-    """Call write(f) on a temporary binary file next to path, then rename it to path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        umask = os.umask(0)                 # mkstemp makes 0600 files; give the usual mode
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def check_output_path(path):
-    """ValueError unless path names a file we could create (its folder may not exist yet)."""
-    if os.path.isdir(path):
-        raise ValueError(f"output path {path!r} is a directory; give a file name")
-    folder = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    try:                                   # the only sure test is to create a file there
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
-    except OSError as e:
-        raise ValueError(f"output path {path!r} cannot be written: the folder {folder!r} takes no new files "
-                         f"({e.strerror})")
-    os.close(fd)
-    os.unlink(probe)
-
-
-TUPLES = ("seeds", "variants", "delays", "gate_biases")     # Config fields that JSON stores as lists
-
-
-def config_dict(cfg):
-    d = dataclasses.asdict(cfg)
-    for k in TUPLES:
-        d[k] = list(d[k])
-    return d
-
-
-def config_from_dict(d):
-    if "paper_forget_bias" in d:        # files written before the gate biases were data
-        d = {**{k: v for k, v in d.items() if k != "paper_forget_bias"},
-             "gate_biases": [0.0, d["paper_forget_bias"], 2.0]}
-    names = {f.name for f in dataclasses.fields(Config)}
-    unknown = set(d) - names
-    if unknown:
-        raise ValueError(f"config has unknown field(s) {', '.join(sorted(unknown))}: written by a newer version "
-                         "of this program?")
-    d = {k: tuple(v) if k in TUPLES else v for k, v in d.items()}
-    cfg = Config(**d)
-    cfg.validate()
-    return cfg
-
-
-def numpy_simd():
-    """The SIMD targets numpy's vectorised loops (exp, tanh, ...) dispatch to on this CPU, e.g.
-    X86_V3 (AVX2) or also X86_V4 (AVX-512): they round differently (NPY_DISABLE_CPU_FEATURES
-    switches them off)."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-    except ImportError:                                 # numpy 1.x keeps them elsewhere
-        try:
-            from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-        except ImportError:
-            return "unknown"
-    return " ".join(k for k in __cpu_dispatch__ if __cpu_features__.get(k)) or "baseline only"
-
-
-def blas_core():
-    """The kernel OpenBLAS chose for this CPU at run time (e.g. Haswell, SkylakeX; its
-    OPENBLAS_CORETYPE sets it), read from the library numpy loaded; 'unknown' elsewhere."""
-    import ctypes
-    import glob
-    root = os.path.dirname(np.__file__)
-    for lib in sorted(glob.glob(os.path.join(root, "..", "numpy.libs", "*openblas*"))
-                      + glob.glob(os.path.join(root, ".dylibs", "*openblas*"))):
-        try:
-            handle = ctypes.CDLL(lib)
-        except OSError:
-            continue
-        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
-                     "openblas_get_corename"):
-            f = getattr(handle, name, None)
-            if f is not None:
-                f.restype = ctypes.c_char_p
-                return f().decode()
-    return "unknown"
-
-
-def environment():
-    """Where a result was computed, stored beside it: training is chaotic, and the rounding of
-    numpy's vectorised exp (by the SIMD code it dispatches to) and of BLAS (by the kernel
-    OpenBLAS picks for the CPU) moves one seed's numbers from machine to machine. The CPU's
-    name alone does not tell machines apart (one name covers several Xeon generations), so its
-    family/model/stepping, numpy's SIMD targets and OpenBLAS's kernel are recorded too."""
-    cpu, ident = platform.processor() or "unknown", {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("model name", "cpu family", "model", "stepping") and key not in ident:
-                    ident[key] = value.strip()
-                if not line.strip() and ident:        # the first processor is enough
-                    break
-        cpu = ident.get("model name", cpu)
-    except OSError:
-        pass
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        blas = f"{blas.get('name')} {blas.get('version')} ({blas.get('openblas configuration', '').strip()})"
-    except (TypeError, KeyError, AttributeError):       # numpy without the dict form
-        blas = "unknown"
-    return {"python": platform.python_version(), "numpy": np.__version__, "blas": blas, "cpu": cpu,
-            "cpu_id": "/".join(ident.get(k, "?") for k in ("cpu family", "model", "stepping")),
-            "numpy_simd": numpy_simd(), "blas_core": blas_core(), "machine": platform.machine(),
-            "cpus": os.cpu_count()}
-
-
-def machine_line(env=None):
-    """environment() (or a recorded one) as the one line a run prints at its end, beside its numbers."""
-    env = env or environment()
-    if "numpy_simd" not in env:               # recorded before the SIMD code and kernel were
-        return f"machine: {env.get('cpu', 'CPU not recorded')}, {env['cpus']} cpus, numpy {env['numpy']}"
-    return (f"machine: {env['cpu']} (family/model/stepping {env['cpu_id']}), {env['cpus']} cpus, numpy "
-            f"{env['numpy']} (SIMD {env['numpy_simd']}), BLAS {env['blas']}, kernel {env['blas_core']}")
-
-
-def what_is_wrong(e):
-    """An error met reading a file, in words for its one line (never a Python class name)."""
-    if isinstance(e, OSError):
-        return e.strerror or str(e)
-    if isinstance(e, KeyError):
-        return f"it has no entry {e.args[0]!r}"
-    if isinstance(e, (zipfile.BadZipFile, EOFError)):
-        return "it is cut short, or not an .npz archive"
-    if isinstance(e, json.JSONDecodeError):
-        return f"it is not valid JSON (line {e.lineno})"
-    if "allow_pickle" in str(e):              # numpy took it for a pickle: neither .npz nor .npy
-        return "it is not an .npz archive"
-    return "its contents are not laid out as this program writes them"
-
-
-def read_json(path):
-    """The JSON in path; ValueError with one line naming the file if it cannot be read or parsed."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except OSError as e:
-        raise ValueError(f"cannot read {path!r} ({e.strerror or e})")
-    except ValueError:
-        raise ValueError(f"{path!r} is not JSON")
-
-
-JSON_KIND = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
-
-
-def read_table_run(prefix):
-    """PREFIX.json + PREFIX.npz of a --table --json --save run -> (doc, each row's weights)."""
-    try:
-        doc = read_json(prefix + ".json")
-        return doc, load_table_params(prefix + ".npz", doc)
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"cannot read the table run {prefix!r} (.json + .npz from --table --json --save): {e}")
-
-
-def write_json(path, doc):
-    atomic_write(path, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
-
-
-def save_json(path, cfg, results):
-    members = [{k: v for k, v in m.items() if k != "snapshots"} for m in results["members"]]
-    write_json(path, {"config": config_dict(cfg), "members": members, "summary": summarize(results),
-                      "seconds": results["seconds"], "env": environment()})
-
-
-HERE = os.path.dirname(os.path.abspath(__file__))      # the repository, whose results/ holds the committed blocks
-
-
-def headline_block(cfg, results, folder=os.path.join(HERE, "results")):
-    """The one line that says which committed block of headline numbers this machine should
-    reproduce and whether it did, or None if cfg is not the headline run. Which block is
-    decided by numpy's version, the SIMD code its vectorised exp dispatches to and OpenBLAS's
-    kernel, not by the CPU's vendor or name."""
-    if config_dict(cfg) != config_dict(Config()):
-        return None
-    env = environment()
-    key = lambda e: (e.get("numpy"), e.get("numpy_simd"), e.get("blas_core"))
-    where = f"numpy {env['numpy']}, SIMD {env['numpy_simd']}, OpenBLAS kernel {env['blas_core']}"
-    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        if not (name.startswith("headline") and name.endswith(".json")):
-            continue
-        try:
-            doc = read_json(os.path.join(folder, name))
-            if key(doc["env"]) != key(env) or config_dict(config_from_dict(doc["config"])) != config_dict(cfg):
-                continue
-            theirs = [(m["seed"], m["variant"], m["final"]) for m in doc["members"]]
-        except (ValueError, KeyError, TypeError):
-            continue
-        ours = [(m["seed"], m["variant"], m["final"]) for m in results["members"]]
-        return (f"committed block for {where}: results/{name}; "
-                + ("reproduced bit for bit" if ours == theirs else "NOT reproduced (the final metrics differ)"))
-    return (f"no committed block was made with {where}: expect other numbers for seed 4, within the spread "
-            "of the 30-seed sweep (docs/msd.md)")
-
-
-def save_checkpoint(path, cfg, P, members):
-    meta = json.dumps({"config": config_dict(cfg), "members": [list(m) for m in members]})
-    atomic_write(path, lambda f: np.savez(f, meta=np.array(meta), **P))
-
-
-def npz_kind(path):
-    """What an .npz this program writes holds, and which flag reads it, judged by its arrays
-    (for the error when another flag is given it); None if it is none of them."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            names = set(z.files)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        return None
-    if "st_theta" in names:
-        return "an online run's checkpoint (written by --checkpoint; --resume continues it)"
-    if "row0_Wx" in names:
-        return ("a table's weights (written by --table --save; --confirm PREFIX and the figure script's "
-                "--from-table PREFIX read it with its .json)")
-    if "meta" in names and set(PARAMS) <= names:
-        return "a run's weights (written by --save; --load reads it)"
-    return None
-
-
-def not_npz(path, what, e):
-    """The one-line error for a file that is not `what` or is damaged (naming what it is, if it
-    is another file of this program's), e the exception that found it out."""
-    kind = npz_kind(path)
-    return ValueError(f"{path!r} is {kind}, not {what}" if kind else
-                      f"{path!r} is not {what}, or it is damaged ({what_is_wrong(e)})")
-
-
-def read_npz(path, name, what, read):
-    """read(z) of the .npz at path, read without pickles; ValueError with one line if the file
-    cannot be read (naming it as `name`) or is not `what` (read failed on it)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return read(z)
-    except OSError as e:
-        raise ValueError(f"cannot read {name} {path!r} ({e.strerror or e})") from None
-    except (KeyError, TypeError, ValueError, AttributeError, EOFError, zipfile.BadZipFile) as e:
-        raise not_npz(path, what, e) from None      # ValueError: also numpy's for a file that is no archive
-
-
-def load_checkpoint(path):
-    """-> (cfg, P, members). ValueError with one clear line if the file is unusable."""
-    meta, P = read_npz(path, "the checkpoint", "a checkpoint written by --save",
-                       lambda z: (json.loads(str(z["meta"])), {k: z[k].astype(np.float64) for k in PARAMS}))
-    cfg = config_from_dict(meta["config"])
-    members = [tuple(m) for m in meta["members"]]
-    M, H, n_in = len(members), cfg.hidden, TASKS[cfg.task].n_in
-    want = {"Wx": (M, n_in, 4 * H), "Wh": (M, H, 4 * H), "b": (M, 4 * H), "Wy": (M, H, 1), "by": (M, 1),
-            "p_i": (M, H), "p_f": (M, H), "p_o": (M, H)}
-    for k, shape in want.items():
-        if P[k].shape != shape:
-            raise ValueError(f"checkpoint {path!r}: {k} has shape {P[k].shape}, config says {shape}")
-    if members != members_of(cfg):
-        raise ValueError(f"checkpoint {path!r}: members {members} do not match its config")
-    return cfg, P, members
-
-
-# ----------------------------------------------------------------------------
-# The paper's tables. One recipe for every row and both variants; a row changes
-# only the task. Ten networks per row and variant, seeds 0-9, as the paper's ten.
-
-RECIPE = dict(hidden=1,                 # one memory block with one cell, as the paper's net
-              iters=12000,              # training budget per network, in batches
-              eval_every=100,           # free-running test after every this many batches
-              lr=1e-2,                  # Adam, constant rate
-              lr_halve_every=10 ** 6,
-              stop_on_error=False,      # training streams run their full length (README: recipe)
-              seeds=tuple(range(10)))
-# Which order of the initial gate biases (input, forget, output) the paper ran: the order it
-# prints, the forget and output values swapped, and both gates open. Under its own algorithm the
-# printed order learns nothing; the swapped order is the only one that learns GTS, in the paper's
-# number of streams, and the one its analysis of GTS solutions describes (an output gate opening
-# once the peephole input outweighs a negative bias). Chosen on development seeds (--table probe;
-# README: the gate biases).
-READINGS = {"printed": Config.gate_biases, "swapped": (0.0, 2.0, -2.0), "open": (0.0, 2.0, 2.0)}
-# The paper's own learning (Section 4.1): its one-cell network and initialisation (gate biases
-# as read above), training streams of up to 100 periods, alpha 1e-5 and the task's momentum
-ONLINE_RECIPE = dict(learning="online", cell="paper", hidden=1, periods=100, seeds=tuple(range(10)),
-                     gate_biases=READINGS["swapped"])
-
+# The paper's tables. One recipe for every row and both variants (RECIPE, ONLINE_RECIPE
+# above); a row changes only the task. Ten networks per row and variant, seeds 0-9, as the
+# paper's ten.
 
 def row_config(**row):
     """The Config of one table row: the recipe of its learning mode (batch unless the row
@@ -3478,6 +3090,398 @@ def map_markdown(doc):
                 lines.append(row)
             parts.append(md_table(head, lines))
     return "\n\n".join(parts)
+
+
+# ----------------------------------------------------------------------------
+# Reporting.
+
+def md_table(head, rows):
+    """A markdown table: a line for the head's cells, the rule, a line per row of cells."""
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(map(str, cells)) + " |" for cells in rows])
+
+
+def seeds_text(seeds):
+    """'seed 4', 'seeds 0-9' or 'seeds 0, 3, 5'."""
+    seeds = sorted(seeds)
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return "seeds " + ", ".join(map(str, seeds))
+
+
+def by_variant(members, values):
+    """{variant: [values of its members]}"""
+    out = {}
+    for (_, v), x in zip(members, values):
+        out.setdefault(v, []).append(x)
+    return out
+
+
+def progress_line(cfg, members, it, train_mse, metrics, elapsed):
+    parts = [f"it {it:>{len(str(cfg.iters))}}/{cfg.iters}"]
+    for v, ms in by_variant(members, list(zip(train_mse, metrics))).items():
+        tr = [a for a, _ in ms if not np.isnan(a)]          # frozen networks no longer train
+        parts.append(f"{v}: train {f'{np.mean(tr):.2e}' if tr else '-':>8} "
+                     + TASKS[cfg.task].brief([b for _, b in ms]))
+    parts.append(f"{elapsed:6.1f}s")
+    return " | ".join(parts)
+
+
+def summarize(results):
+    """Mean and sample std over seeds of every final and tail metric, per variant."""
+    members = [(m["seed"], m["variant"]) for m in results["members"]]
+    out = {}
+    for v, ms in by_variant(members, results["members"]).items():
+        out[v] = {"n": len(ms)}
+        for part in ("final", "tail"):
+            for key in ms[0].get(part, {}):
+                a = np.array([m[part][key] for m in ms])
+                out[v][f"{part}_{key}"] = {"mean": float(a.mean()),
+                                           "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0}
+    return out
+
+
+def summary_table(cfg, results):
+    """Per-member rows, then mean (and std over seeds) per variant."""
+    has_tail = "tail" in results["members"][0]
+    task = TASKS[cfg.task]
+    cols = [("final", key, title, fmt) for key, title, fmt in task.columns]
+    if cfg.tol and "solve_tol" in task.history:
+        cols.append(("final", "solve_tol", f"solve+-{cfg.tol}", ".3f"))
+    if has_tail:
+        cols += [("tail", "test_mse", f"MSE last{cfg.tail_evals}", ".5f"),
+                 ("tail", "solve", f"solve last{cfg.tail_evals}", ".3f")]
+    width = [max(9, len(c[2])) for c in cols]
+    rows = [f"{'seed':>4} {'variant':<8} " + " ".join(f"{c[2]:>{w}}" for c, w in zip(cols, width))]
+    if task.freeze:         # training streams used until found perfect
+        rows[0] += f" {'streams':>9}"
+    def show(x, fmt):
+        return "-" if x is None or np.isnan(x) else f"{x:{fmt}}"      # e.g. no evaluation yet
+    for m in results["members"]:
+        rows.append(f"{m['seed']:>4} {m['variant']:<8} "
+                    + " ".join(f"{show(m[p][k], fmt):>{w}}" for (p, k, _, fmt), w in zip(cols, width))
+                    + (f" {'-' if m.get('streams') is None else m['streams']:>9}" if task.freeze else ""))
+    for v, s in summarize(results).items():
+        # the perfect column counts networks; its mean row says how many, its std row nothing
+        stat = {"mean": lambda x, k, fmt: f"{round(x * s['n'])}/{s['n']}" if k == "perfect" else show(x, fmt),
+                "std": lambda x, k, fmt: "" if k == "perfect" else show(x, fmt)}
+        for name in ("mean", "std") if s["n"] > 1 else ("mean",):
+            rows.append(f"{name:>4} {v:<8} " + " ".join(f"{stat[name](s[p + '_' + k][name], k, fmt):>{w}}"
+                                                        for (p, k, _, fmt), w in zip(cols, width)))
+    return "\n".join(rows)
+
+
+def report_markdown(doc):
+    """Markdown tables of a results JSON: per seed, peephole beside vanilla, then mean and spread;
+    for a run of the paper's tasks, the per-network table the run printed at its end."""
+    cfg = config_from_dict(doc["config"])
+    if TASKS[cfg.task].paper:
+        return summary_table(cfg, doc)
+    rows = {}
+    for m in doc["members"]:
+        rows.setdefault(m["seed"], {})[m["variant"]] = m
+    variants = [v for v in VARIANTS if v in cfg.variants]
+    cols = [("final", "test_mse", "final MSE", ".5f"), ("final", "solve", "final solve", ".3f"),
+            ("tail", "test_mse", f"MSE last {cfg.tail_evals}", ".5f"),
+            ("tail", "solve", f"solve last {cfg.tail_evals}", ".3f")]
+    head = ["seed"] + [f"{title} {v}" for _, _, title, _ in cols for v in variants]
+    table, lines = {(p, k, v): [] for p, k, _, _ in cols for v in variants}, []
+    for seed in sorted(rows):
+        cells = [str(seed)]
+        for p, k, _, fmt in cols:
+            for v in variants:
+                x = rows[seed][v][p][k]
+                table[p, k, v].append(x)
+                cells.append(f"{x:{fmt}}")
+        lines.append(cells)
+    for name, fn in (("mean", np.mean), ("std", lambda a: np.std(a, ddof=1) if len(a) > 1 else 0.0),
+                     ("min", np.min), ("max", np.max)):
+        lines.append([f"**{name}**"] + [f"{fn(table[p, k, v]):{fmt}}" for p, k, _, fmt in cols for v in variants])
+    out = [md_table(head, lines)]
+    if variants == list(VARIANTS) and len(rows) > 1:
+        paired = []
+        for p, k, title, fmt in cols:
+            diff = np.array(table[p, k, "peep"]) - np.array(table[p, k, "vanilla"])
+            better = int(np.sum(diff < 0)) if k == "test_mse" else int(np.sum(diff > 0))
+            paired.append([title, f"{diff.mean():+{fmt}}", f"{diff.std(ddof=1):{fmt}}", f"{better} of {len(diff)}"])
+        out.append(md_table(["paired over seeds (peep - vanilla)", "mean difference", "std",
+                             "seeds where peep is better"], paired))
+    return "\n\n".join(out)
+
+
+# ----------------------------------------------------------------------------
+# Files, always written to a temporary file first and renamed into place.
+
+def atomic_write(path, write):
+    """Call write(f) on a temporary binary file next to path, then rename it to path."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        umask = os.umask(0)                 # mkstemp makes 0600 files; give the usual mode
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def check_output_path(path):
+    """ValueError unless path names a file we could create (its folder may not exist yet)."""
+    if os.path.isdir(path):
+        raise ValueError(f"output path {path!r} is a directory; give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    try:                                   # the only sure test is to create a file there
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+    except OSError as e:
+        raise ValueError(f"output path {path!r} cannot be written: the folder {folder!r} takes no new files "
+                         f"({e.strerror})")
+    os.close(fd)
+    os.unlink(probe)
+
+
+TUPLES = ("seeds", "variants", "delays", "gate_biases")     # Config fields that JSON stores as lists
+
+
+def config_dict(cfg):
+    d = dataclasses.asdict(cfg)
+    for k in TUPLES:
+        d[k] = list(d[k])
+    return d
+
+
+def config_from_dict(d):
+    if "paper_forget_bias" in d:        # files written before the gate biases were data
+        d = {**{k: v for k, v in d.items() if k != "paper_forget_bias"},
+             "gate_biases": [0.0, d["paper_forget_bias"], 2.0]}
+    names = {f.name for f in dataclasses.fields(Config)}
+    unknown = set(d) - names
+    if unknown:
+        raise ValueError(f"config has unknown field(s) {', '.join(sorted(unknown))}: written by a newer version "
+                         "of this program?")
+    d = {k: tuple(v) if k in TUPLES else v for k, v in d.items()}
+    cfg = Config(**d)
+    cfg.validate()
+    return cfg
+
+
+def numpy_simd():
+    """The SIMD targets numpy's vectorised loops (exp, tanh, ...) dispatch to on this CPU, e.g.
+    X86_V3 (AVX2) or also X86_V4 (AVX-512): they round differently (NPY_DISABLE_CPU_FEATURES
+    switches them off)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:                                 # numpy 1.x keeps them elsewhere
+        try:
+            from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        except ImportError:
+            return "unknown"
+    return " ".join(k for k in __cpu_dispatch__ if __cpu_features__.get(k)) or "baseline only"
+
+
+def blas_core():
+    """The kernel OpenBLAS chose for this CPU at run time (e.g. Haswell, SkylakeX; its
+    OPENBLAS_CORETYPE sets it), read from the library numpy loaded; 'unknown' elsewhere."""
+    import ctypes
+    import glob
+    root = os.path.dirname(np.__file__)
+    for lib in sorted(glob.glob(os.path.join(root, "..", "numpy.libs", "*openblas*"))
+                      + glob.glob(os.path.join(root, ".dylibs", "*openblas*"))):
+        try:
+            handle = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
+                     "openblas_get_corename"):
+            f = getattr(handle, name, None)
+            if f is not None:
+                f.restype = ctypes.c_char_p
+                return f().decode()
+    return "unknown"
+
+
+def environment():
+    """Where a result was computed, stored beside it: training is chaotic, and the rounding of
+    numpy's vectorised exp (by the SIMD code it dispatches to) and of BLAS (by the kernel
+    OpenBLAS picks for the CPU) moves one seed's numbers from machine to machine. The CPU's
+    name alone does not tell machines apart (one name covers several Xeon generations), so its
+    family/model/stepping, numpy's SIMD targets and OpenBLAS's kernel are recorded too."""
+    cpu, ident = platform.processor() or "unknown", {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model", "stepping") and key not in ident:
+                    ident[key] = value.strip()
+                if not line.strip() and ident:        # the first processor is enough
+                    break
+        cpu = ident.get("model name", cpu)
+    except OSError:
+        pass
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{blas.get('name')} {blas.get('version')} ({blas.get('openblas configuration', '').strip()})"
+    except (TypeError, KeyError, AttributeError):       # numpy without the dict form
+        blas = "unknown"
+    return {"python": platform.python_version(), "numpy": np.__version__, "blas": blas, "cpu": cpu,
+            "cpu_id": "/".join(ident.get(k, "?") for k in ("cpu family", "model", "stepping")),
+            "numpy_simd": numpy_simd(), "blas_core": blas_core(), "machine": platform.machine(),
+            "cpus": os.cpu_count()}
+
+
+def machine_line(env=None):
+    """environment() (or a recorded one) as the one line a run prints at its end, beside its numbers."""
+    env = env or environment()
+    if "numpy_simd" not in env:               # recorded before the SIMD code and kernel were
+        return f"machine: {env.get('cpu', 'CPU not recorded')}, {env['cpus']} cpus, numpy {env['numpy']}"
+    return (f"machine: {env['cpu']} (family/model/stepping {env['cpu_id']}), {env['cpus']} cpus, numpy "
+            f"{env['numpy']} (SIMD {env['numpy_simd']}), BLAS {env['blas']}, kernel {env['blas_core']}")
+
+
+def what_is_wrong(e):
+    """An error met reading a file, in words for its one line (never a Python class name)."""
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    if isinstance(e, KeyError):
+        return f"it has no entry {e.args[0]!r}"
+    if isinstance(e, (zipfile.BadZipFile, EOFError)):
+        return "it is cut short, or not an .npz archive"
+    if isinstance(e, json.JSONDecodeError):
+        return f"it is not valid JSON (line {e.lineno})"
+    if "allow_pickle" in str(e):              # numpy took it for a pickle: neither .npz nor .npy
+        return "it is not an .npz archive"
+    return "its contents are not laid out as this program writes them"
+
+
+def read_json(path):
+    """The JSON in path; ValueError with one line naming the file if it cannot be read or parsed."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        raise ValueError(f"cannot read {path!r} ({e.strerror or e})")
+    except ValueError:
+        raise ValueError(f"{path!r} is not JSON")
+
+
+JSON_KIND = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def read_table_run(prefix):
+    """PREFIX.json + PREFIX.npz of a --table --json --save run -> (doc, each row's weights)."""
+    try:
+        doc = read_json(prefix + ".json")
+        return doc, load_table_params(prefix + ".npz", doc)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"cannot read the table run {prefix!r} (.json + .npz from --table --json --save): {e}")
+
+
+def write_json(path, doc):
+    atomic_write(path, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
+
+
+def save_json(path, cfg, results):
+    members = [{k: v for k, v in m.items() if k != "snapshots"} for m in results["members"]]
+    write_json(path, {"config": config_dict(cfg), "members": members, "summary": summarize(results),
+                      "seconds": results["seconds"], "env": environment()})
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))      # the repository, whose results/ holds the committed blocks
+
+
+def headline_block(cfg, results, folder=os.path.join(HERE, "results")):
+    """The one line that says which committed block of headline numbers this machine should
+    reproduce and whether it did, or None if cfg is not the headline run. Which block is
+    decided by numpy's version, the SIMD code its vectorised exp dispatches to and OpenBLAS's
+    kernel, not by the CPU's vendor or name."""
+    if config_dict(cfg) != config_dict(Config()):
+        return None
+    env = environment()
+    key = lambda e: (e.get("numpy"), e.get("numpy_simd"), e.get("blas_core"))
+    where = f"numpy {env['numpy']}, SIMD {env['numpy_simd']}, OpenBLAS kernel {env['blas_core']}"
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if not (name.startswith("headline") and name.endswith(".json")):
+            continue
+        try:
+            doc = read_json(os.path.join(folder, name))
+            if key(doc["env"]) != key(env) or config_dict(config_from_dict(doc["config"])) != config_dict(cfg):
+                continue
+            theirs = [(m["seed"], m["variant"], m["final"]) for m in doc["members"]]
+        except (ValueError, KeyError, TypeError):
+            continue
+        ours = [(m["seed"], m["variant"], m["final"]) for m in results["members"]]
+        return (f"committed block for {where}: results/{name}; "
+                + ("reproduced bit for bit" if ours == theirs else "NOT reproduced (the final metrics differ)"))
+    return (f"no committed block was made with {where}: expect other numbers for seed 4, within the spread "
+            "of the 30-seed sweep (docs/msd.md)")
+
+
+def save_checkpoint(path, cfg, P, members):
+    meta = json.dumps({"config": config_dict(cfg), "members": [list(m) for m in members]})
+    atomic_write(path, lambda f: np.savez(f, meta=np.array(meta), **P))
+
+
+def npz_kind(path):
+    """What an .npz this program writes holds, and which flag reads it, judged by its arrays
+    (for the error when another flag is given it); None if it is none of them."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = set(z.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    if "st_theta" in names:
+        return "an online run's checkpoint (written by --checkpoint; --resume continues it)"
+    if "row0_Wx" in names:
+        return ("a table's weights (written by --table --save; --confirm PREFIX and the figure script's "
+                "--from-table PREFIX read it with its .json)")
+    if "meta" in names and set(PARAMS) <= names:
+        return "a run's weights (written by --save; --load reads it)"
+    return None
+
+
+def not_npz(path, what, e):
+    """The one-line error for a file that is not `what` or is damaged (naming what it is, if it
+    is another file of this program's), e the exception that found it out."""
+    kind = npz_kind(path)
+    return ValueError(f"{path!r} is {kind}, not {what}" if kind else
+                      f"{path!r} is not {what}, or it is damaged ({what_is_wrong(e)})")
+
+
+def read_npz(path, name, what, read):
+    """read(z) of the .npz at path, read without pickles; ValueError with one line if the file
+    cannot be read (naming it as `name`) or is not `what` (read failed on it)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return read(z)
+    except OSError as e:
+        raise ValueError(f"cannot read {name} {path!r} ({e.strerror or e})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, EOFError, zipfile.BadZipFile) as e:
+        raise not_npz(path, what, e) from None      # ValueError: also numpy's for a file that is no archive
+
+
+def load_checkpoint(path):
+    """-> (cfg, P, members). ValueError with one clear line if the file is unusable."""
+    meta, P = read_npz(path, "the checkpoint", "a checkpoint written by --save",
+                       lambda z: (json.loads(str(z["meta"])), {k: z[k].astype(np.float64) for k in PARAMS}))
+    cfg = config_from_dict(meta["config"])
+    members = [tuple(m) for m in meta["members"]]
+    M, H, n_in = len(members), cfg.hidden, TASKS[cfg.task].n_in
+    want = {"Wx": (M, n_in, 4 * H), "Wh": (M, H, 4 * H), "b": (M, 4 * H), "Wy": (M, H, 1), "by": (M, 1),
+            "p_i": (M, H), "p_f": (M, H), "p_o": (M, H)}
+    for k, shape in want.items():
+        if P[k].shape != shape:
+            raise ValueError(f"checkpoint {path!r}: {k} has shape {P[k].shape}, config says {shape}")
+    if members != members_of(cfg):
+        raise ValueError(f"checkpoint {path!r}: members {members} do not match its config")
+    return cfg, P, members
 
 
 # ----------------------------------------------------------------------------
