@@ -392,19 +392,29 @@ def exp_scale(H, kind):
     return s
 
 
+def fused(P):
+    """W_all (M, 4H, K): every model's gate weights against its state column [h | c | x | 1]
+    (Wh; the i and f peepholes on the diagonal of the c columns, p_o apart; Wx; b). Both
+    engines' weights are laid out from it."""
+    M, n_in, H4 = P["Wx"].shape
+    H = H4 // 4
+    W = np.zeros((M, 4 * H, 2 * H + n_in + 1))
+    W[:, :, :H] = P["Wh"].transpose(0, 2, 1)
+    d = np.arange(H)
+    W[:, I_ * H + d, H + d] = P["p_i"]
+    W[:, F_ * H + d, H + d] = P["p_f"]
+    W[:, :, 2 * H:2 * H + n_in] = P["Wx"].transpose(0, 2, 1)
+    W[:, :, -1] = P["b"]
+    return W
+
+
 class Weights:
     """Per-iteration arrangements of P: the fused matrix W_all, scaled for forward, sliced for backward."""
 
     def __init__(self, P, N, cell):
-        M, n_in, H4 = P["Wx"].shape
+        M, _, H4 = P["Wx"].shape
         H = H4 // 4
-        W = np.zeros((M, 4 * H, 2 * H + n_in + 1))                  # (M, 4H, K)
-        W[:, :, :H] = P["Wh"].transpose(0, 2, 1)
-        d = np.arange(H)
-        W[:, I_ * H + d, H + d] = P["p_i"]
-        W[:, F_ * H + d, H + d] = P["p_f"]
-        W[:, :, 2 * H:2 * H + n_in] = P["Wx"].transpose(0, 2, 1)
-        W[:, :, -1] = P["b"]
+        W = fused(P)                                                # (M, 4H, K)
         self.cell = cell
         self.Ws = W * exp_scale(H, cell.kind)[:, None]              # (M, 4H, K) forward
         self.Wb = np.ascontiguousarray(W[:, :, :2 * H].transpose(0, 2, 1))  # (M, 2H, 4H) backward
@@ -1486,18 +1496,9 @@ def online_layout(H, n_in):
 
 
 def pack(P):
-    """A stacked parameter dict -> theta (NP, M)."""
-    M, n_in, H4 = P["Wx"].shape
-    H = H4 // 4
-    K, _ = online_layout(H, n_in)
-    W = np.zeros((4 * H, K, M))
-    W[:, :H] = P["Wh"].transpose(2, 1, 0)
-    d = np.arange(H)
-    W[I_ * H + d, H + d] = P["p_i"].T
-    W[F_ * H + d, H + d] = P["p_f"].T
-    W[:, 2 * H:2 * H + n_in] = P["Wx"].transpose(2, 1, 0)
-    W[:, -1] = P["b"].T
-    return np.concatenate([W.reshape(-1, M), P["p_o"].T, P["Wy"][:, :, 0].T, P["by"].T])
+    """A stacked parameter dict -> theta (NP, M): W_all with the network axis last, then p_o, Wy, by."""
+    M = P["Wx"].shape[0]
+    return np.concatenate([fused(P).transpose(1, 2, 0).reshape(-1, M), P["p_o"].T, P["Wy"][:, :, 0].T, P["by"].T])
 
 
 def unpack(theta, H, n_in):
