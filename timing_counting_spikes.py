@@ -213,8 +213,8 @@ class Config:
         need(np.isfinite(self.alpha) and self.alpha > 0, f"alpha = {self.alpha!r} must be a finite number > 0")
         need(0 <= self.momentum < 1, f"momentum = {self.momentum!r} must lie in [0, 1)")
         need(isinstance(self.budget, int) and self.budget >= 1, f"budget = {self.budget!r} must be an integer >= 1")
-        need(self.learning == "batch" or self.task != "msd",
-             "learning online runs the paper's tasks (nmsd, cmsd, gts, pfg), not msd")
+        need(self.learning == "batch" or TASKS[self.task].paper,
+             f"learning online runs the paper's tasks (nmsd, cmsd, gts, pfg), not {self.task}")
         need(np.isfinite(self.forget_bias), f"forget_bias = {self.forget_bias!r} must be finite")
         need(len(self.gate_biases) == 3 and all(np.isfinite(v) for v in self.gate_biases),
              f"gate_biases {list(self.gate_biases)!r} must be three finite numbers (input, forget, output gate)")
@@ -3911,7 +3911,8 @@ def gradcheck(eps=1e-4, log=print):
     worst = 0.0
     for kind in CELLS:
         for task, kw in GRADCHECK_TASKS.items():
-            readout = "sigmoid" if kind == "paper" and task != "pfg" else "linear"
+            # the paper cell with the paper's output unit for the task (MSD has none: sigmoid)
+            readout = getattr(TASKS[task], "readout", "sigmoid") if kind == "paper" else "linear"
             cell = Cell(kind, readout)
             cfg = Config(task=task, hidden=3, batch=4, cell=kind, readout=readout, **kw)
             for variant in VARIANTS:
