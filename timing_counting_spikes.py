@@ -69,8 +69,10 @@ The start (--table map)
     The paper prints the initial input, forget and output gate biases as 0/-2/+2; from them its
     algorithm learns nothing here. The start map runs rows of every task family from a grid of
     biases on development seeds 100-109 (--grid), and a rule fixed before it was read
-    (start_scores) chooses the start that reproduces the most rows. --shard K/N deals any online
-    run's networks over N tasks (a cluster array), --merge joins their results bit for bit.
+    (start_scores) chose +0/+3/+0, the start that reproduces the most rows. The online tables'
+    recipe still starts from the swapped 0/+2/-2 of the earlier tables: --gate-biases 0,3,0 runs
+    them from the chosen start. --shard K/N deals any online run's networks over N tasks (a
+    cluster array), --merge joins their results bit for bit.
 
 Commands
     python timing_counting_spikes.py                      # headline: seed 4, both variants
