@@ -548,7 +548,8 @@ def paper_figure(cfg, P, results, tests, periods=4):
         outside_legend(ax)
     shown = ("every test stream, each from the zero state" if cfg.task == "nmsd" else
              f"the first {periods} periods of the first test stream")
-    how = (f"{cfg.grad}" if cfg.learning == "batch" else "online RTRL") + ("" if cfg.forget else ", no forget gate")
+    how = (f"{cfg.grad}" if cfg.learning == "batch" else "online RTRL") + ("" if cfg.forget else ", no forget gate") \
+        + (f", gate biases {tcs.start_text(cfg.gate_biases)}" if cfg.cell == "paper" else "")
     fig.suptitle(f"{tcs.row_label(cfg)}: test run of trained networks ({cfg.cell} cell, H={cfg.hidden}, "
                  f"{how}); {shown}", fontsize=11)
     fig.tight_layout()
