@@ -2839,6 +2839,7 @@ def merge_docs(docs, params=None):
     rate = float(np.mean(rates)) if rates else None
     for row in rows.values():
         row["members"].sort(key=lambda m: (m["seed"], VARIANTS.index(m["variant"])))
+        row["config"] = {**row["config"], "seeds": sorted({m["seed"] for m in row["members"]})}   # shards of seeds
         row["ours"] = online_row_summary(row["members"], sorted({m["variant"] for m in row["members"]},
                                                                key=VARIANTS.index))
         row["paired"], row["fisher_p"] = paired_test(row["members"]), peep_vs_vanilla(row["ours"])

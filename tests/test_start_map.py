@@ -2,12 +2,14 @@
 rule that chooses a start from the map."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import timing_counting_spikes as tcs
-from test_online import cli, excite
+from test_online import ROOT, cli, excite
 
 
 def test_the_default_grid_is_the_issues_grid_and_the_printed_start():
@@ -124,6 +126,28 @@ def test_shards_merged_equal_the_whole_run(tmp_path):
         assert ra["members"] == rb["members"] and ra["ours"] == rb["ours"] and ra["fisher_p"] == rb["fisher_p"]
     for pa, pb in zip(tcs.load_table_params(whole[:-5] + ".npz", a), tcs.load_table_params(merged[:-5] + ".npz", b)):
         assert all(np.array_equal(pa[n], pb[n]) for n in pa)
+
+
+def test_tables_run_on_different_seeds_merge_into_one_of_every_seed_and_draw(tmp_path):
+    """Seeds 0 and 1 of a small table run apart and merged equal the run of both seeds, and
+    the merged row's config names both seeds, so the figure script draws any of its networks."""
+    common = ["--table", "gtsnf", "--learning", "online", "--rows", "1", "--budget", "20", "--alpha", "0.05",
+              "--workers", "1"]
+    outs = []
+    for seeds in ("0,1", "0", "1"):
+        out = str(tmp_path / f"s{seeds.replace(',', '')}.json")
+        r = cli(*common, "--seeds", seeds, "--json", out, "--save", out[:-5] + ".npz")
+        assert r.returncode == 0, r.stderr
+        outs.append(out)
+    merged = str(tmp_path / "merged.json")
+    r = cli("--merge", *outs[1:], "--json", merged, "--save", merged[:-5] + ".npz")
+    assert r.returncode == 0, r.stderr
+    a, b = json.load(open(outs[0])), json.load(open(merged))
+    assert b["rows"][0]["config"]["seeds"] == [0, 1] == a["rows"][0]["config"]["seeds"]
+    assert a["rows"][0]["members"] == b["rows"][0]["members"] and a["rows"][0]["ours"] == b["rows"][0]["ours"]
+    viz = subprocess.run([sys.executable, os.path.join(ROOT, "visualize_timing_counting_spikes.py"), "--from-table",
+                          merged[:-5], "--outdir", str(tmp_path / "viz")], capture_output=True, text=True, timeout=300)
+    assert viz.returncode == 0 and os.listdir(tmp_path / "viz"), viz.stderr
 
 
 @pytest.mark.parametrize("args,needle", [
