@@ -5,7 +5,8 @@
 
 The batch engine: milliseconds per iteration of whole runs of the headline configuration (1 and
 14 models, 1 and 2 processes; evaluation excluded). The online engine: network-steps per second
-and numpy calls per step on Table 1's networks (140, 1400 and 5600 of them), on the paper's
+and numpy calls per step on Table 1's networks (140, 1400 and 5600 of them), on GTS F = 10
+{0}'s (140 and 1400: the costliest stream ends), on the paper's
 online tables apart and on one axis, and late in training (the unfinished networks of the
 checkpoints in results/). The speed of a step on this problem is numpy's call overhead, so the
 calls per step are counted too (every numpy call made on the engine's arrays, once however deep).
@@ -183,7 +184,7 @@ def load_engine(path):
 
 def bench_online(against=None, rounds=5, log=print):
     """Network-steps per second of the online step in one process: on Table 1's networks, 140,
-    1400 and 5600 of them, and on the paper's online tables at ten seeds (ONLINE_TABLES, 900
+    1400 and 5600 of them, on GTS F = 10 {0}'s, 140 and 1400, and on the paper's online tables at ten seeds (ONLINE_TABLES, 900
     networks), each table on an axis of its own one after another, or all on one axis (--table
     all; this engine only). Each case runs with no stream ending (tolerance and stream length
     raised: the step itself) and from the start of training (streams a few steps long, some
@@ -204,6 +205,11 @@ def bench_online(against=None, rounds=5, log=print):
     setups = [(width, [(name, engine, "Table 1", [engine.table_nets("1", {"learning": "online",
                                                                          "seeds": tuple(range(width // 14))})])
                        for name, engine in engines], fresh) for width in BENCH_WIDTHS]
+    # GTS F = 10, I in {0}: from the start its streams end every few steps, the costliest case
+    setups += [(width, [(name, engine, "GTS F=10 {0}", [engine.table_nets("gts", {"learning": "online",
+                                                                                 "seeds": tuple(range(width // 2))},
+                                                                          [1])])
+                        for name, engine in engines], fresh) for width in BENCH_WIDTHS[:2]]
     apart = {name: [engine.table_nets(t, {"learning": "online"}) for t in tcs.ONLINE_TABLES] for name, engine in engines}
     setups.append((sum(map(len, apart["this"])),
                    [(name, engine, "tables apart", apart[name]) for name, engine in engines]
