@@ -10,7 +10,6 @@ test set), loaded from a checkpoint + history written by
 `timing_counting_spikes.py --json PREFIX.json --save PREFIX.npz`, or trained here.
 The multi-seed figure reads a sweep's results JSON (--sweep), or the run itself if it has several seeds.
 """
-import dataclasses
 import os
 import sys
 import time
@@ -577,7 +576,6 @@ def write_paper_figure(outdir, cfg, P, results):
     name = (f"pfg_{cfg.func}_F{cfg.F}.png" if cfg.task == "pfg" else
             f"{cfg.task}_F{cfg.F}_I{''.join(map(str, cfg.delays))}.png")
     path = os.path.join(outdir, name)
-    cfg = dataclasses.replace(cfg, seeds=tuple(sorted({m["seed"] for m in results})))   # a merged row: every seed
     save(paper_figure(cfg, P, results, tcs.test_sets(cfg)), path)
     print(f"wrote {path}")
 
