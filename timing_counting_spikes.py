@@ -3575,9 +3575,19 @@ def gen_map(path):
     return map_markdown(_doc(path))
 
 
-def gen_perfect(path, row, variant):
-    s = _row(path, row)["ours"][variant]
+def _perfect(s):
+    """A variant's perfect networks in a row's summary: '27/30'."""
     return f"{s['perfect']}/{s['n']}"
+
+
+def _median(s):
+    """A variant's median streams to perfect in a row's summary: '38.6k', or '-' with none perfect."""
+    q = s.get("streams_quartiles")
+    return "-" if q is None else _k(q[1])
+
+
+def gen_perfect(path, row, variant):
+    return _perfect(_row(path, row)["ours"][variant])
 
 
 def gen_total(path, variant, rows=None):
@@ -3588,8 +3598,7 @@ def gen_total(path, variant, rows=None):
 
 
 def gen_median(path, row, variant):
-    q = _row(path, row)["ours"][variant].get("streams_quartiles")
-    return "-" if q is None else _k(q[1])
+    return _median(_row(path, row)["ours"][variant])
 
 
 def gen_mean(path, row, variant):
@@ -3666,8 +3675,8 @@ def gen_readings(*paths):
             start = start_of(r)
             starts += [start] if start not in starts else []
             ours = r["ours"]
-            text = ", ".join(f"{ours[v]['perfect']}/{ours[v]['n']}" for v in VARIANTS)
-            medians = [_k(ours[v]["streams_quartiles"][1]) for v in VARIANTS if ours[v]["perfect"]]
+            text = ", ".join(_perfect(ours[v]) for v in VARIANTS)
+            medians = [_median(ours[v]) for v in VARIANTS if ours[v]["perfect"]]
             key = f"{r['label']}, {r['config']['readout']} output (paper: " \
                 + " / ".join(f"{r['paper'][v][0]} %, {r['paper'][v][1]}" for v in VARIANTS) + ")"
             cells.setdefault(key, {})[start] = text + (f" ({', '.join(medians)})" if medians else "")
@@ -3752,8 +3761,7 @@ def gen_runs(*columns):
         path, _, number = path.partition("#")
         for r in [r for r in _doc(path)["rows"] if not number or r["row"] == int(number)]:
             ours = r["ours"]
-            cells = [f"{ours[v]['perfect']}/{ours[v]['n']}" + (f" ({_k(ours[v]['streams_quartiles'][1])})"
-                                                               if ours[v]["perfect"] else "") for v in VARIANTS]
+            cells = [_perfect(ours[v]) + (f" ({_median(ours[v])})" if ours[v]["perfect"] else "") for v in VARIANTS]
             held = " / ".join(f"{ours[v]['long_held']}" for v in VARIANTS)
             lost = [m["streams_run"] for m in r["members"] if m["streams"] is None]
             lines.append([title.replace("_", " "), r["label"]] + cells + [held, _k_range(lost)])
@@ -3809,12 +3817,12 @@ def gen_claims(*columns):
     for claim, table, row in CLAIM_ROWS:
         rows = [_row(f"{prefix}online_table{table}.json", row) for _, prefix in starts]
         r = rows[0]
-        medians = " / ".join(gen_median(f"{starts[0][1]}online_table{table}.json", row, v) for v in VARIANTS)
+        medians = " / ".join(_median(r["ours"][v]) for v in VARIANTS)
         paper = r["paper"]["peep"][1]
         lines.append([claim, r["label"] + ("" if r["config"]["forget"] else ", no forget gate")]
-                     + [f"{r['ours'][v]['perfect']}/{r['ours'][v]['n']}" for v in VARIANTS]
+                     + [_perfect(r["ours"][v]) for v in VARIANTS]
                      + [paired_text(r), f"{medians} (paper: {paper}{'k' * paper[0].isdigit()})"]
-                     + [" / ".join(f"{o['ours'][v]['perfect']}/{o['ours'][v]['n']}" for v in VARIANTS) for o in rows[1:]])
+                     + [" / ".join(_perfect(o["ours"][v]) for v in VARIANTS) for o in rows[1:]])
     return md_table(["claim (the paper)", "row", f"peephole perfect ({starts[0][0]})", "vanilla perfect",
                      "only peep / only vanilla perfect: McNemar p (paired)",
                      "median streams to perfect, peephole / vanilla (paper: peephole)"]
@@ -4381,6 +4389,16 @@ def check_outputs(a):
             check_output_path(path)
 
 
+def write_table(json_path, doc, save_path=None, params=None):
+    """A table's results file and its rows' weights, each where a path is given, written and announced."""
+    if json_path:
+        write_json(json_path, doc)
+        print(f"wrote {json_path}")
+    if save_path:
+        save_table_params(save_path, params)
+        print(f"wrote {save_path}")
+
+
 def report_main(p, a):
     docs = []
     for path in filter(None, (a.report, a.compare)):
@@ -4419,9 +4437,7 @@ def confirm_main(p, a):
     for r in doc["rows"]:
         print(f"{r['label']:<26} " + " | ".join(f"{v}: {s['perfect']}/{s['n']} perfect, {s['confirmed']} confirmed"
                                                  for v, s in r["ours"].items()))
-    if a.json:
-        write_json(a.json, doc)
-        print(f"wrote {a.json}")
+    write_table(a.json, doc)
     return 0
 
 
@@ -4450,12 +4466,7 @@ def table_main(p, a, given):
     print(table_markdown(doc))
     print(f"table {a.table} took {doc['seconds']:.0f}s")
     print(machine_line())
-    if a.json:
-        write_json(a.json, doc)
-        print(f"wrote {a.json}")
-    if a.save:
-        save_table_params(a.save, params)
-        print(f"wrote {a.save}")
+    write_table(a.json, doc, a.save, params)
     return 0
 
 
@@ -4536,11 +4547,7 @@ def merge_main(p, a):
     except (KeyError, TypeError, AttributeError, IndexError) as e:
         p.error(f"--merge: {' '.join(a.merge)} are not results files of this program ({what_is_wrong(e)})")
     print(report_any(doc))
-    write_json(a.json, doc)
-    print(f"wrote {a.json}")
-    if a.save:
-        save_table_params(a.save, P)
-        print(f"wrote {a.save}")
+    write_table(a.json, doc, a.save, P)
     return 0
 
 
@@ -4612,15 +4619,9 @@ def online_main(p, a, given):
         if len(done) > 1:
             print(f"\n{doc['title']}")
         print(report_any(doc))
-        if a.json:
-            path = table_path(a.json, part.table)
-            write_json(path, doc)
-            print(f"wrote {path}")
-        if a.save:
-            path = table_path(a.save, part.table)
-            at_row = {r: [k for k, net in enumerate(part.nets) if net[0] == r] for r, _, _, _ in part.nets}
-            save_table_params(path, [own_inputs(P, at, part.nets[at[0]][1]) for _, at in sorted(at_row.items())])
-            print(f"wrote {path}")
+        at_row = {r: [k for k, net in enumerate(part.nets) if net[0] == r] for r, _, _, _ in part.nets}
+        params = a.save and [own_inputs(P, at, part.nets[at[0]][1]) for _, at in sorted(at_row.items())]
+        write_table(a.json and table_path(a.json, part.table), doc, a.save and table_path(a.save, part.table), params)
     print(f"{run.steps} steps in {run.seconds:.0f}s" + ("" if run.st["done"].all() else "; some networks unfinished"))
     print(machine_line())
     if ckpt:
