@@ -1490,9 +1490,6 @@ ONLINE_WINDOW = 32       # steps of every network's streams the online step lays
 COMPACT_BELOW = 0.75     # a window runs on a compacted axis once fewer than this share of networks is unfinished
 ONE = np.array(1.0)      # numpy takes a 0-d array operand faster than a Python float
 SPARSE_FROM = 256        # from this many networks, a step whose targets are few updates only their weights
-LEDGER = ("j", "q", "periods", "test_last", "test_best", "learned_at", "diverged_at", "age", "n", "maxp",
-          "test_periods", "train_periods", "tests_needed", "budget", "key", "pos")   # an online state's counters
-KEY_ROW = LEDGER.index("key")
 
 
 def online_layout(H, n_in):
@@ -1699,18 +1696,20 @@ class OnlineNets:
     where a training network was given a target, then the end of its stream if it ended.
 
     On a table's few hundred networks a step costs numpy's overhead per call, so it makes
-    as few calls as it can (50 for Table 1's networks, 80 from the start of training, where
-    streams end at every step): what a stream does on its own is laid out a window of
-    ONLINE_WINDOW steps ahead for every network at once (which steps end a period, the inputs
-    and targets, where a training target is given, which step completes the stream's last
-    period), since that changes only where a stream ends; the networks whose streams end are
-    laid out anew together, a few steps later (end_streams). On a wider axis the arithmetic
-    counts too: where few networks get a target, only their weights take the momentum step,
-    on their own columns, and finished networks leave the axis (run). Networks of several
-    tables may share the axis: each one's lay-out, output unit and forget gate are data in st
-    (family), and the steps that differ take each kind of network in turn. The state after a
-    window is written back into st, so that st is a whole state between calls of run; st's
-    integer counters become views of one array (self.ledger)."""
+    as few calls as it can (50 for Table 1's networks): what a stream does on its own is
+    laid out a window of ONLINE_WINDOW steps ahead for every network at once (which steps
+    end a period, the inputs and targets, where a training target is given, which step
+    completes the stream's last period), since that changes only where a stream ends. A
+    stream's end costs a fixed number of calls over the whole axis, however many networks'
+    streams end at a step (from the start of training, most of them at every step): the
+    zero state, what comes next (settle), and the next stream's quiet first steps one at a
+    time (fill); the networks whose streams ended are laid out together a few steps later
+    (next_streams). On a wider axis the arithmetic counts too: where few networks get a
+    target, only their weights take the momentum step, on their own columns, and finished
+    networks leave the axis (run). Networks of several tables may share the axis: each
+    one's lay-out, output unit and forget gate are data in st (family), and the steps that
+    differ take each kind of network in turn. The state after a window is written back
+    into st, so that st is a whole state between calls of run."""
 
     def __init__(self, st, kind, H, n_in, window=ONLINE_WINDOW, compact=COMPACT_BELOW, sparse_from=SPARSE_FROM):
         self.st, self.kind, self.H, self.n_in = st, kind, H, n_in
@@ -1757,14 +1756,23 @@ class OnlineNets:
         self.draws = bool(np.any(st["dcount"] > 1))              # otherwise every period has its set's only delay
         self.fixed = bool(np.any(st["fixed_tests"]))
         self.net, self.ar = np.arange(M), np.arange(2 * window + 3)[:, None]   # networks; rows or periods of a window
-        # streams ended and not yet laid out (end_streams): the step each ended (-1: none), and
-        # the first such step
-        self.pend, self.first_end = np.full(M, -1, np.int64), None
-        # the networks' integer counters as rows of one array, so that a stream's end gathers
-        # and scatters them in one call each; st's entries become views of its rows
-        self.ledger = np.array([st[k].view(np.int64) for k in LEDGER])
-        for r, k in enumerate(LEDGER):
-            st[k] = self.ledger[r].view(st[k].dtype)
+        # streams ended and not yet laid out (end_streams): which (quiet), the step each ended
+        # (-1: none), and the first such step; their quiet steps' flags Q = [A | SP | C] and input
+        self.pend, self.first_end, self.quiet = np.full(M, -1, np.int64), None, np.zeros(M, bool)
+        self.Q, self.now = np.zeros((3, M), np.int8), np.empty(M, bool)
+        self.Qb = self.Q.view(bool)
+        spike_in, outs = st["lay"] == LAYOUTS.index("spike_in"), st["lay"] == LAYOUTS.index("spike_out")
+        # input spikes wait for the lay-out to settle (None: no such network, True: every one)
+        self.waits = None if not spike_in.any() else True if spike_in.all() else spike_in
+        self.others = ~spike_in
+        self.x0 = np.where(outs, st["dset"][0], 0).astype(float)
+        # GTS with draws (keyed): the key of the next stream is drawn at once (end_streams); the
+        # other networks whose settle does not wait draw it at the lay-out (later; None: all)
+        self.keyed = None if not (self.draws and outs.any()) else True if outs.all() else outs
+        later = ~spike_in & ~outs if self.keyed is not None else ~spike_in
+        self.later = None if later.all() else later if later.any() else False
+        self.funcs = bool(np.any(st["lay"] == LAYOUTS.index("func")))
+        self.ftab = st["ftab"].ravel()
         # scratch, and the gate rows as named views into B = [fac_i | fac_f | i | f | o | y]:
         # the RTRL factors fac (3, H) of the i, f, g rows end in i itself (the paper cell's
         # g' = 1), and V = [i | f | o | y] lie together, so that U = [(1 - i) i | (1 - f) f |
@@ -1786,9 +1794,11 @@ class OnlineNets:
         # (None: every network has one, True: none has, else where not); a sigmoid output unit
         # (on some networks or all; self.lin marks the linear ones where both are on the axis)
         self.lays = [(name, c) for c, name in enumerate(LAYOUTS) if np.any(st["lay"] == c)]
-        self.nof = None if st["forget"].all() else True if not st["forget"].any() else ~st["forget"]
+        self.nof = None if st["forget"].all() else True if not st["forget"].any() else \
+            np.broadcast_to(~st["forget"], (H, M))
         self.sigmoid = not st["linear"].all()
         self.lin = st["linear"] if self.sigmoid and st["linear"].any() else None
+        self.sig = None if self.lin is None else ~self.lin
         self.gv = np.empty((H, M)) if self.modern else self.zg                     # g = tanh(z_g) or z_g
         self.T, self.dh = np.empty((H, M)), np.empty((H, M))
         self.sq = np.empty((H, M)) if self.modern else None                          # h(s_c) = tanh(s_c) or s_c
@@ -1802,6 +1812,9 @@ class OnlineNets:
                       self.D[r], self.A[r], self.C[r], self.OK[r]) for r in range(window)]
         self.S2 = [self.S[r:r + 2].reshape(2 * K, M) for r in range(window)]     # [s | h | s_c | x | 1] of step r
         self.v = np.empty_like(th)
+        self.Ab = [np.broadcast_to(self.A[r], th.shape) for r in range(window)]    # A[r] over theta's rows
+        self.ended_hc, self.ended_dS = np.broadcast_to(self.ended, (2 * H, M)), np.broadcast_to(self.ended, st["dS"].shape)
+        self.quiet3 = np.broadcast_to(self.quiet, (3, M))
         self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta at every training target (the tests)
 
     def run(self, steps):
@@ -1831,10 +1844,15 @@ class OnlineNets:
         self.L = L
         self.S[0] = st["s"]
         self.lay_out(slice(None), 0)
+        # whether this window's targets are given to a ragged share of the networks (see step_at)
+        self.ragged = 1 < 8 * np.count_nonzero(self.A[:L]) / (L * len(self.net)) < 7
         for r in range(L):
             self.step_at(r)
-            if self.first_end is not None and (r == L - 1 or r >= self.first_end + self.Fmin - 1):
-                self.next_streams(r)
+            if self.first_end is not None:
+                if r == L - 1 or r >= self.first_end + self.Fmin - 1:
+                    self.next_streams(r)
+                if self.first_end is not None:
+                    self.fill(r)
         # the state after the window
         st["s"][...] = self.S[L]
         st["pos"][:], st["n"][:], st["periods"][:] = self.pos_end, self.n_end, self.PB[L]
@@ -1852,14 +1870,15 @@ class OnlineNets:
         k = len(n0)
         I = self.delays(nets, n_per)
         length = st["F"][nets] + I
-        end = np.cumsum(length, axis=0) - (st["pos"][nets] + 1)                # (n_per, k) rows of periods' last steps
+        end = (np.cumsum(length, axis=0) if self.draws else self.ar[1:n_per + 1] * length[0]) \
+            - (st["pos"][nets] + 1)                                             # (n_per, k) rows of periods' last steps
         start = end - length + 1                                                # and of their first
         sp = np.zeros((R, k), bool)
         inside = end < R
-        sp[end[inside], np.nonzero(inside)[1]] = True
-        cnt = np.cumsum(sp, axis=0) - sp                                        # (R, k) periods begun since r0
+        ends = end[inside], np.nonzero(inside)[1]                               # the periods' last steps
+        sp[ends] = True
+        cnt = np.cumsum(sp, axis=0, dtype=np.int8 if n_per < 128 else np.int64) - sp    # (R, k) periods begun since r0
         col = self.net[:k]
-        Ir = I[cnt, col]
         per = st["periods"][nets] + cnt
         live = ~st["done"][nets]
         rows = slice(r0, self.L + 1)
@@ -1867,23 +1886,25 @@ class OnlineNets:
         self.PB[rows, nets] = per
         last = sp & (per >= st["maxp"][nets] - 1) & live
         for layout, sel, grp in self.split(nets):
-            sp_, Ir_, last_, live_ = (sp, Ir, last, live) if sel is None else (sp[:, sel], Ir[:, sel], last[:, sel],
-                                                                                   live[sel])
+            sp_, last_, live_ = (sp, last, live) if sel is None else (sp[:, sel], last[:, sel], live[sel])
             if layout == "spike_in":               # input spikes; at a spike the target is the delay
                 self.S[rows, 2 * H, grp] = sp_
-                self.D[rows, grp] = sp_ * delay_targets(st, Ir_, grp)[0]
+                d = np.zeros((R, k))
+                d[ends] = delay_targets(st, I, nets)[0][inside]
+                self.D[rows, grp] = d if sel is None else d[:, sel]
                 self.C[rows, grp] = (sp_ & live_).view(np.int8) + last_
                 self.A[rows, grp] = sp_ & (st["trainf"][grp] > 0)
                 continue
             self.C[rows, grp] = live_.view(np.int8) + last_
             self.A[rows, grp] = st["trainf"][grp] > 0
             if layout == "spike_out":              # input I(n) through its interval; target: the spike train
-                self.S[rows, 2 * H, grp] = Ir_
+                self.S[rows, 2 * H, grp] = (I[cnt, col] if sel is None else I[cnt[:, sel], sel]) if self.draws \
+                    else I[0, slice(None) if sel is None else sel]
                 self.D[rows, grp] = sp_
             else:                                  # no input; target f(t mod F)
                 phase = self.ar[:R] - start[cnt, col]
                 self.D[rows, grp] = st["ftab"][phase if sel is None else phase[:, sel], self.net[grp]]
-        self.I_end[nets] = Ir[-1]
+        self.I_end[nets] = I[cnt[-1], col]
         self.n_end[nets] = n0 + cnt[-1]
         self.pos_end[nets] = R - 1 - start[cnt[-1], col]
 
@@ -1902,7 +1923,7 @@ class OnlineNets:
         if self.nof is True:                       # no forget gate: y_phi = 1
             f[...] = 1.0
         elif self.nof is not None:
-            np.copyto(f, ONE, where=self.nof)
+            np.putmask(f, self.nof, 1.0)
         if self.modern:
             np.tanh(self.zg, out=g)
         # s_c = y_phi s_c(t-1) + y_in g (4); y_out = sigmoid(z_out + p_o s_c) (21); y_c = y_out h(s_c) (5)
@@ -1931,7 +1952,7 @@ class OnlineNets:
             ys += ONE
             np.reciprocal(ys, out=ys)
             if self.lin is not None:               # linear output units keep y
-                np.copyto(y, ys, where=~self.lin)
+                np.putmask(y, self.sig, ys)
         np.subtract(y, d, out=e)
         np.abs(e, out=T1)
         np.less(T1, st["tol"], out=ok)
@@ -1943,7 +1964,7 @@ class OnlineNets:
             np.multiply(e, y, out=dk)
             dk *= self.uy
             if self.lin is not None:
-                np.copyto(dk, e, where=self.lin)
+                np.putmask(dk, self.lin, e)
         dh = np.multiply(self.Wy, dk, out=self.dh)              # (H, M) the error at the cell output
         # RTRL partials (12-14, 22-23): dS = y_phi dS + [g f_in', s_c(t-1) f_phi', y_in g'] x state
         np.multiply(self.ui, g, out=self.fi)
@@ -1978,9 +1999,16 @@ class OnlineNets:
             if self.gsum is not None:
                 np.add(self.gsum, self.g * st["gmask"], out=self.gsum, where=at)
             self.g *= self.galpha                                    # alpha dE/dtheta, masked
-            np.multiply(st["vel"], self.mu, out=self.v)              # (masked calls cost 3x: one is enough here)
-            np.subtract(self.v, self.g, out=st["vel"], where=at)
-            np.add(st["theta"], st["vel"], out=st["theta"], where=at)
+            np.multiply(st["vel"], self.mu, out=self.v)
+            if not (self.ragged if idx is None else 1 < 8 * len(idx) / len(at) < 7):
+                # a ufunc's where= is quick on a mask of long runs
+                np.subtract(self.v, self.g, out=st["vel"], where=at)
+                np.add(st["theta"], st["vel"], out=st["theta"], where=at)
+            else:                                  # and 3x slower on a ragged one: whole rows, then put
+                self.v -= self.g
+                np.putmask(st["vel"], self.Ab[r], self.v)
+                np.add(st["theta"], st["vel"], out=self.v)
+                np.putmask(st["theta"], self.Ab[r], self.v)
         elif len(idx):                             # few targets on a wide axis: the same, on their columns
             K, R3, off = self.K, self.R3, self.off
             X = np.take(self.gxk, idx, axis=1)                   # (1 + 3HK + 2H, k) [dE/dz_k | dS | e_s | delta_out]
@@ -2000,8 +2028,8 @@ class OnlineNets:
             self.par[:2, :, idx] = Z[:2]
         # a wrong prediction where one counts, or a right last step of the last period, ends the stream
         ended = np.greater(C, ok, out=self.ended)
-        if np.count_nonzero(ended):
-            self.end_streams(r, np.flatnonzero(ended))
+        if ended.any():
+            self.end_streams(r, ended)
 
     def split(self, nets):
         """[(layout, sel, nets')]: for each lay-out on the axis, which of the networks `nets` (a
@@ -2011,95 +2039,121 @@ class OnlineNets:
         lay, net = self.st["lay"][nets], self.net[nets]
         return [(name, sel, net[sel]) for name, c in self.lays for sel in [np.flatnonzero(lay == c)] if len(sel)]
 
-    def end_streams(self, r, idx):
-        """Networks idx ended a stream at step r; the next starts from the zero state at step
-        r + 1. Its first Fmin - 1 steps hold no period's end, whatever the stream, so they are
-        filled at once with what they do hold (with input spikes: nothing; GTS: its first delay
-        as input; PFG: f; a target where it trains) and the stream is laid out later, for all
-        networks whose streams ended by then together (next_streams). With input spikes even
-        what comes next (settle) waits: the quiet steps do not depend on it."""
+    def end_streams(self, r, E):
+        """Networks where E (M,) bool ended a stream at step r; the next starts from the zero
+        state at step r + 1. A stream's first Fmin - 1 steps hold no period's end, whatever the
+        stream, so until it is laid out (next_streams, for every network whose stream ended by
+        then together) each of its steps is filled one at a time with what it holds (fill). What
+        follows a stream (settle) is worked out at once, on the whole axis, except with input
+        spikes: there the quiet steps hold no target and no end, so it waits for the lay-out.
+        Every call here is one masked call over the whole axis, however many streams ended."""
         st, H = self.st, self.H
-        quiet = min(self.Fmin, self.L - r)         # the steps before the stream is laid out
-        rows = slice(r + 1, r + 1 + quiet)
-        self.S[r + 1, :2 * H, idx] = 0.0
-        st["dS"][..., idx] = 0.0
-        self.pend[idx] = r
+        np.putmask(self.S[r + 1, :2 * H], self.ended_hc, 0.0)    # (putmask: 2-3x quicker than copyto's where=)
+        np.putmask(st["dS"], self.ended_dS, 0.0)
+        np.putmask(self.pend, E, r)
+        np.logical_or(self.quiet, E, out=self.quiet)
         self.first_end = r if self.first_end is None else self.first_end
-        self.flags[:, rows, idx] = 0
-        groups = self.split(idx)
-        now = [grp for layout, _, grp in groups if layout != "spike_in"]
-        if now:                                    # settled together, whatever their lay-out
-            now = now[0] if len(now) == 1 else np.concatenate(now)
-            train, done = self.settle(r, now, keys=self.draws)       # without draws a key is used by nothing yet
-            self.A[rows, now] = train
-            self.C[rows, now] = ~done
-            self.PB[rows, now] = 0
-        for layout, _, grp in groups:
-            if layout == "spike_in":
-                self.D[rows, grp] = 0.0
-                self.S[rows, 2 * H, grp] = 0.0
-            elif layout == "spike_out":            # input I(0) through the first interval, target 0
-                self.S[rows, 2 * H, grp] = self.delays(grp, 1)[0]
-                self.D[rows, grp] = 0.0
-            else:                                  # f from the period's start
-                self.D[rows, grp] = st["ftab"][self.ar[:quiet], grp]
+        if self.waits is not None:                 # with input spikes on the axis: only the others now
+            if self.waits is True:
+                return
+            E = np.greater(E, self.waits, out=self.now)
+        self.settle(r, E, keys=False)
+        if self.keyed is not None:                 # GTS with draws: the input through the first interval is I(0)
+            g = np.flatnonzero(E & self.keyed)     # of the next stream, which its key draws
+            st["key"][g] = stream_keys(st["testing"][g], st["ktest"][g], st["ktrain"][g], st["j"][g], st["q"][g])
+            self.x0[g] = period_delays(st, g, 0, self.fixed)
+
+    def fill(self, r):
+        """Step r + 1 of the streams that ended and are not laid out yet (the quiet steps, see
+        end_streams): no period's end; a target where the network trains, and a wrong prediction
+        ending the stream, unless its lay-out has input spikes (then neither); the first delay as
+        input (GTS), or f from the period's start (PFG), and a target of 0 otherwise."""
+        P, H = self.quiet, self.H
+        np.putmask(self.flags[:, r + 1], self.quiet3, self.Q)
+        np.putmask(self.PB[r + 1], P, 0)
+        if self.n_in:
+            np.putmask(self.S[r + 1, 2 * H], P, self.x0)
+        if self.funcs:                             # step r - pend of the stream: the phase f is at
+            phase = np.multiply(r - self.pend, len(self.net))
+            phase += self.net
+            np.putmask(self.D[r + 1], P, self.ftab.take(phase, mode="clip"))
+        else:
+            np.putmask(self.D[r + 1], P, 0.0)
 
     def next_streams(self, r):
-        """Lay out, from step r + 1, the streams of every network whose last stream ended at a
-        step up to r (settling first, with input spikes, what comes next)."""
+        """Lay out, from step r + 1, the streams of the networks whose last stream ended before
+        step r (settling first, with input spikes, what comes next); those that ended at r itself
+        wait for the next lay-out, Fmin - 1 steps on (where streams end at every step, most
+        never need one). At the window's last step every stream is laid out."""
         st = self.st
-        idx = np.flatnonzero(self.pend >= 0)
-        at = self.pend[idx]
+        go = self.quiet
+        if r < self.L - 1 and self.Fmin > 1:
+            go = np.less(self.pend, r, out=self.now)
+            go &= self.quiet
+        idx = np.flatnonzero(go)
+        if self.waits is not None and len(idx):
+            self.settle(self.pend, go if self.waits is True else go & self.waits)
+        if self.later is not False:                # the keys left to this point
+            grp = idx if self.later is None else idx[self.later[idx]]
+            st["key"][grp] = stream_keys(st["testing"][grp], st["ktest"][grp], st["ktrain"][grp], st["j"][grp],
+                                         st["q"][grp])
+        st["pos"][idx] = r - self.pend[idx]        # steps the next stream has run by step r + 1
+        np.putmask(st["n"], go, 0)                 # its period n, periods completed and their number
+        np.putmask(st["periods"], go, 0)
+        np.putmask(st["maxp"], go, np.where(st["testing"], st["test_periods"], st["train_periods"]))
         self.pend[idx] = -1
-        self.first_end = None
-        for layout, sel, grp in self.split(idx):
-            if layout == "spike_in":
-                self.settle(at if sel is None else at[sel], grp)
-            elif not self.draws:                   # the keys end_streams left to this point
-                st["key"][grp] = stream_keys(st["testing"][grp], st["ktest"][grp], st["ktrain"][grp], st["j"][grp],
-                                             st["q"][grp])
-        st["pos"][idx] = r - at                    # steps the next stream has run by step r + 1
-        self.lay_out(idx, r + 1)
+        self.quiet[idx] = False
+        self.first_end = r if self.quiet.any() else None
+        if len(idx):
+            self.lay_out(idx, r + 1)
 
-    def settle(self, at, idx, keys=True):
-        """What follows the streams networks idx ended at steps `at`; returns whether each next
-        trains, and whether it is done (with keys, also its next stream's key). After a training
-        stream comes a test; a test stream that completes all its periods is followed by the next,
-        and the last makes the network perfect (frozen from then on); a failed test returns it to
-        training, or ends it once its budget of training streams is used up. A network whose
-        weights are no longer finite after a training stream has diverged: it ends there,
-        counted as failed, and the others go on (non-finite weights give a NaN output, a wrong
-        prediction, so the stream in which they diverge ends at once)."""
+    def settle(self, at, E, keys=True):
+        """What follows the streams that networks where E (M,) bool ended at step `at` (one, or
+        one per network); sets whether each next trains, whether it is done, and (with keys) its
+        next stream's key. After a training stream comes a test; a test stream that completes
+        all its periods is followed by the next, and the last makes the network perfect (frozen
+        from then on); a failed test returns it to training, or ends it once its budget of
+        training streams is used up. A network whose weights are no longer finite after a
+        training stream has diverged: it ends there, counted as failed, and the others go on
+        (non-finite weights give a NaN output, a wrong prediction, so the stream in which they
+        diverge ends at once). Each line is one call over the whole axis, masked by E."""
         st = self.st
-        G = self.ledger[:, idx]                    # the networks' counters, in one gather
-        j, q, periods, test_last, test_best, learned_at, diverged_at, age, n, maxp = G[:10]
-        test_periods, train_periods, tests_needed, budget = G[10:14]
-        wrong = self.C[at, idx] > 2 * self.OK[at, idx]      # C = 1 or 2 where a wrong prediction counts
-        periods[...] = self.PB[at, idx] + (self.SP[at, idx] > wrong)     # a wrong last step completes nothing
-        testing = st["testing"][idx]
-        trained = ~testing
-        ok = testing & (periods >= test_periods)
+        T, done, j, q = st["testing"], st["done"], st["j"], st["q"]
+        if not isinstance(at, int):
+            ok, pb, sp = self.OK[at, self.net], self.PB[at, self.net], self.SP[at, self.net]
+        else:
+            ok, pb, sp = self.OK[at], self.PB[at], self.SP[at]
+        # periods completed: a wrong prediction (the end of the stream, unless right) completes none
+        periods = pb + (sp & ok)
+        trained = np.greater(E, T)
+        tested = E & T
+        passed = np.greater_equal(periods, st["test_periods"]) & tested
         j += trained
-        bad = trained & ~np.isfinite(st["theta"][:, idx]).all(axis=0)
-        np.copyto(diverged_at, j, where=bad)
-        np.copyto(test_last, periods, where=testing & (q == 0))   # a test's size: its first stream's periods
-        np.maximum(test_best, test_last, out=test_best)
-        q += ok
-        q *= testing
-        perfect = ok & (q >= tests_needed)
-        np.copyto(learned_at, j, where=perfect)
-        done = bad | perfect | ((testing ^ ok) & (j >= budget))
-        testing = (trained | ok) & ~done
-        age += (at + 1) * done                     # a network done now ran at + 1 steps of this window
+        np.putmask(st["test_last"], tested & (q == 0), periods)    # a test's size: its first stream's periods
+        np.maximum(st["test_best"], st["test_last"], out=st["test_best"])
+        np.putmask(q, trained, 0)
+        q += passed
+        perfect = passed & (q >= st["tests_needed"])
+        bad = np.greater(trained, np.isfinite(st["theta"]).all(axis=0))
+        now = np.greater(tested, passed) & (j >= st["budget"])
+        now |= bad
+        now |= perfect
+        if now.any():
+            np.putmask(st["diverged_at"], bad, j)
+            np.putmask(st["learned_at"], perfect, j)
+            st["age"] += (at + 1) * now            # a network done now ran at + 1 steps of this window
+            done |= now
+        trained |= passed                          # a test follows, unless the network is done
+        np.greater(trained, now, out=trained)
+        np.greater(T, E, out=T)
+        T |= trained
         if keys:
-            G[KEY_ROW] = stream_keys(testing, st["ktest"][idx], st["ktrain"][idx], j, q).view(np.int64)
-        np.copyto(maxp, np.where(testing, test_periods, train_periods))
-        n[...] = 0
-        periods[...] = 0
-        self.ledger[:, idx] = G
-        train = ~(testing | done)
-        st["testing"][idx], st["done"][idx], st["trainf"][idx] = testing, done, train
-        return train, done
+            np.putmask(st["key"], E, stream_keys(T, st["ktest"], st["ktrain"], j, q))
+        live = np.logical_not(done, out=self.Qb[2])
+        np.greater(live, T, out=self.Qb[0])
+        np.copyto(st["trainf"], self.Qb[0])
+        if self.waits is not None:                 # input spikes: their quiet steps hold no target, no end
+            self.Qb[::2] &= self.others
 
     def delays(self, nets, n_per):
         """Delays I (n_per, k) of the periods n, n + 1, ... of the streams of networks `nets`."""
