@@ -1814,7 +1814,8 @@ class OnlineNets:
         self.v = np.empty_like(th)
         self.Ab = [np.broadcast_to(self.A[r], th.shape) for r in range(window)]    # A[r] over theta's rows
         self.ended_hc, self.ended_dS = np.broadcast_to(self.ended, (2 * H, M)), np.broadcast_to(self.ended, st["dS"].shape)
-        self.quiet3 = np.broadcast_to(self.quiet, (3, M))
+        self.filling, self.filling_any = np.zeros(M, bool), False       # quiet steps filled one at a time (fill)
+        self.filling3 = np.broadcast_to(self.filling, (3, M))
         self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta at every training target (the tests)
 
     def run(self, steps):
@@ -1851,7 +1852,7 @@ class OnlineNets:
             if self.first_end is not None:
                 if r == L - 1 or r >= self.first_end + self.Fmin - 1:
                     self.next_streams(r)
-                if self.first_end is not None:
+                if self.filling_any:
                     self.fill(r)
         # the state after the window
         st["s"][...] = self.S[L]
@@ -2043,33 +2044,46 @@ class OnlineNets:
         """Networks where E (M,) bool ended a stream at step r; the next starts from the zero
         state at step r + 1. A stream's first Fmin - 1 steps hold no period's end, whatever the
         stream, so until it is laid out (next_streams, for every network whose stream ended by
-        then together) each of its steps is filled one at a time with what it holds (fill). What
-        follows a stream (settle) is worked out at once, on the whole axis, except with input
-        spikes: there the quiet steps hold no target and no end, so it waits for the lay-out.
-        Every call here is one masked call over the whole axis, however many streams ended."""
+        then together) they hold only what its start sets (fill). What follows a stream (settle)
+        is worked out at once, on the whole axis, except with input spikes: there the quiet
+        steps hold no target and no end, so it waits for the lay-out. Each call here is one
+        masked call over the whole axis, however many streams ended; the quiet steps are filled
+        one step at a time for all such networks together (fill), or, where only a few streams
+        ended and none is being filled so, at once for those few."""
         st, H = self.st, self.H
         np.putmask(self.S[r + 1, :2 * H], self.ended_hc, 0.0)    # (putmask: 2-3x quicker than copyto's where=)
         np.putmask(st["dS"], self.ended_dS, 0.0)
         np.putmask(self.pend, E, r)
         np.logical_or(self.quiet, E, out=self.quiet)
         self.first_end = r if self.first_end is None else self.first_end
+        now = E
         if self.waits is not None:                 # with input spikes on the axis: only the others now
-            if self.waits is True:
-                return
-            E = np.greater(E, self.waits, out=self.now)
-        self.settle(r, E, keys=False)
-        if self.keyed is not None:                 # GTS with draws: the input through the first interval is I(0)
-            g = np.flatnonzero(E & self.keyed)     # of the next stream, which its key draws
-            st["key"][g] = stream_keys(st["testing"][g], st["ktest"][g], st["ktrain"][g], st["j"][g], st["q"][g])
-            self.x0[g] = period_delays(st, g, 0, self.fixed)
+            now = None if self.waits is True else np.greater(E, self.waits, out=self.now)
+        if now is not None and (now is E or now.any()):
+            self.settle(r, now, keys=False)
+            if self.keyed is not None:             # GTS with draws: the input through the first interval is I(0)
+                g = np.flatnonzero(now & self.keyed)         # of the next stream, which its key draws
+                st["key"][g] = stream_keys(st["testing"][g], st["ktest"][g], st["ktrain"][g], st["j"][g], st["q"][g])
+                self.x0[g] = period_delays(st, g, 0, self.fixed)
+        idx = None if self.filling_any else np.flatnonzero(E)
+        if idx is None or 16 * len(idx) > len(E):
+            np.logical_or(self.filling, E, out=self.filling)
+            self.filling_any = True
+            return
+        rows = slice(r + 1, r + 1 + min(self.Fmin, self.L - r))
+        self.flags[:, rows, idx] = self.Q[:, None, idx]
+        self.PB[rows, idx] = 0
+        if self.n_in:
+            self.S[rows, 2 * H, idx] = self.x0[idx]
+        self.D[rows, idx] = st["ftab"][self.ar[:rows.stop - rows.start], idx] if self.funcs else 0.0
 
     def fill(self, r):
         """Step r + 1 of the streams that ended and are not laid out yet (the quiet steps, see
         end_streams): no period's end; a target where the network trains, and a wrong prediction
         ending the stream, unless its lay-out has input spikes (then neither); the first delay as
         input (GTS), or f from the period's start (PFG), and a target of 0 otherwise."""
-        P, H = self.quiet, self.H
-        np.putmask(self.flags[:, r + 1], self.quiet3, self.Q)
+        P, H = self.filling, self.H
+        np.putmask(self.flags[:, r + 1], self.filling3, self.Q)
         np.putmask(self.PB[r + 1], P, 0)
         if self.n_in:
             np.putmask(self.S[r + 1, 2 * H], P, self.x0)
@@ -2092,7 +2106,9 @@ class OnlineNets:
             go &= self.quiet
         idx = np.flatnonzero(go)
         if self.waits is not None and len(idx):
-            self.settle(self.pend, go if self.waits is True else go & self.waits)
+            wait = go if self.waits is True else go & self.waits
+            if wait is go or wait.any():
+                self.settle(self.pend, wait)
         if self.later is not False:                # the keys left to this point
             grp = idx if self.later is None else idx[self.later[idx]]
             st["key"][grp] = stream_keys(st["testing"][grp], st["ktest"][grp], st["ktrain"][grp], st["j"][grp],
@@ -2104,6 +2120,9 @@ class OnlineNets:
         self.pend[idx] = -1
         self.quiet[idx] = False
         self.first_end = r if self.quiet.any() else None
+        if self.filling_any:
+            self.filling[idx] = False
+            self.filling_any = self.first_end is not None and self.filling.any()
         if len(idx):
             self.lay_out(idx, r + 1)
 
@@ -3761,17 +3780,18 @@ def gen_times(*paths):
     return md_table(["command", "wall clock"], lines)
 
 
-def gen_bench(path):
+def gen_bench(path, cases=None):
     """The online cases of every benchmark run in a benchmark file (bench/benchmark.py), side by side: per case the
     numpy calls per step of this engine and of the one it ran against, then per run the fastest
-    M network-steps/s of each and the speed-up; then the batch engine's ms per iteration."""
+    M network-steps/s of each and the speed-up; then the batch engine's ms per iteration. With
+    `cases`, a regular expression, only the online cases whose "networks case" it finds."""
     with open(os.path.join(HERE, path)) as f:
         lines = f.read().splitlines()
     online, batch = {}, {}
     for line in lines:
         m = re.match(r"(this|against)\s+(\d+) (.+?)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)(?:\s+([0-9.]+)x)?$",
                      line)
-        if m:
+        if m and (cases is None or re.search(cases, f"{m.group(2)} {m.group(3).strip()}")):
             engine, width, case = m.group(1), int(m.group(2)), m.group(3).strip()
             online.setdefault((width, case), {}).setdefault(engine, []).append(
                 (float(m.group(5)), float(m.group(7)), m.group(8)))
@@ -3786,7 +3806,7 @@ def gen_bench(path):
                       ", ".join(f"{r[0]:.2f}" for r in before) or "-", ", ".join(f"{r[0]:.2f}" for r in now),
                       ", ".join(r[2] + "x" for r in before if r[2]) or "-"])
     return md_table(["networks", "case", "numpy calls per step, before → now", "M net-steps/s before (fastest, each run)",
-                     "M net-steps/s now", "speed-up"], lines) + ("" if not batch else "\n\n" + md_table(
+                     "M net-steps/s now", "speed-up"], lines) + ("" if not batch or cases else "\n\n" + md_table(
         ["batch engine", "ms per model-iteration, each run"], [[name, ", ".join(v)] for name, v in batch.items()]))
 
 

@@ -1,7 +1,5 @@
 """The reference cell (one step of one network, as the paper writes it) against every engine:
 the batched forward pass of both cells and the online step, on random weights and states."""
-import dataclasses
-
 import numpy as np
 import pytest
 

@@ -82,7 +82,7 @@ def test_visualize_from_a_saved_run(tmp_path, tiny_run):
     r = run("visualize_timing_counting_spikes.py", "--from-run", tiny_run, "--outdir", str(out))
     assert r.returncode == 0, r.stderr
     assert "training both variants" not in r.stdout
-    assert f"sweep.png (every seed of this run)" in r.stdout and "predictions.png (seed 0 of this run)" in r.stdout
+    assert "sweep.png (every seed of this run)" in r.stdout and "predictions.png (seed 0 of this run)" in r.stdout
     check_figures(out)
     one = str(tmp_path / "one")
     r = run("timing_counting_spikes.py", *TINY, "--seed", "1", "--json", one + ".json", "--save", one + ".npz")
