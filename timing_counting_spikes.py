@@ -1812,8 +1812,11 @@ class OnlineNets:
                       self.D[r], self.A[r], self.C[r], self.OK[r]) for r in range(window)]
         self.S2 = [self.S[r:r + 2].reshape(2 * K, M) for r in range(window)]     # [s | h | s_c | x | 1] of step r
         self.v = np.empty_like(th)
-        self.Ab = [np.broadcast_to(self.A[r], th.shape) for r in range(window)]    # A[r] over theta's rows
-        self.ended_hc, self.ended_dS = np.broadcast_to(self.ended, (2 * H, M)), np.broadcast_to(self.ended, st["dS"].shape)
+        # masks as np.putmask needs them, the shape of what they mask (views, so built once):
+        # A[r] over theta's rows, the streams ended at a step over [h | s_c] and dS
+        self.Ab = [np.broadcast_to(self.A[r], th.shape) for r in range(window)]
+        self.ended_hc = np.broadcast_to(self.ended, (2 * H, M))
+        self.ended_dS = np.broadcast_to(self.ended, st["dS"].shape)
         self.filling, self.filling_any = np.zeros(M, bool), False       # quiet steps filled one at a time (fill)
         self.filling3 = np.broadcast_to(self.filling, (3, M))
         self.gsum = None         # set to zeros_like(theta) to sum dE/dtheta at every training target (the tests)
@@ -1845,8 +1848,10 @@ class OnlineNets:
         self.L = L
         self.S[0] = st["s"]
         self.lay_out(slice(None), 0)
-        # whether this window's targets are given to a ragged share of the networks (see step_at)
-        self.ragged = 1 < 8 * np.count_nonzero(self.A[:L]) / (L * len(self.net)) < 7
+        # whether the networks given a target at a step are ragged along the axis: in this window's
+        # lay-out, a change between neighbours every 5 networks or more often (see step_at)
+        A = self.A[:L]
+        self.ragged = 5 * np.count_nonzero(A[:, 1:] != A[:, :-1]) > A.size
         for r in range(L):
             self.step_at(r)
             if self.first_end is not None:
@@ -2001,8 +2006,8 @@ class OnlineNets:
                 np.add(self.gsum, self.g * st["gmask"], out=self.gsum, where=at)
             self.g *= self.galpha                                    # alpha dE/dtheta, masked
             np.multiply(st["vel"], self.mu, out=self.v)
-            if not (self.ragged if idx is None else 1 < 8 * len(idx) / len(at) < 7):
-                # a ufunc's where= is quick on a mask of long runs
+            if not (self.ragged or self.filling_any):     # where= is quick on a mask of long runs; the
+                # lay-out's runs hold until streams end at many steps (their first steps filled one at a time)
                 np.subtract(self.v, self.g, out=st["vel"], where=at)
                 np.add(st["theta"], st["vel"], out=st["theta"], where=at)
             else:                                  # and 3x slower on a ragged one: whole rows, then put
@@ -2138,8 +2143,10 @@ class OnlineNets:
         diverge ends at once). Each line is one call over the whole axis, masked by E."""
         st = self.st
         T, done, j, q = st["testing"], st["done"], st["j"], st["q"]
-        if not isinstance(at, int):
-            ok, pb, sp = self.OK[at, self.net], self.PB[at, self.net], self.SP[at, self.net]
+        if not isinstance(at, int):                # row at of each network's column, in the flat arrays
+            flat = np.multiply(at, len(self.net))
+            flat += self.net
+            ok, pb, sp = self.OK.ravel().take(flat), self.PB.ravel().take(flat), self.SP.ravel().take(flat)
         else:
             ok, pb, sp = self.OK[at], self.PB[at], self.SP[at]
         # periods completed: a wrong prediction (the end of the stream, unless right) completes none
@@ -3780,11 +3787,11 @@ def gen_times(*paths):
     return md_table(["command", "wall clock"], lines)
 
 
-def gen_bench(path, cases=None):
-    """The online cases of every benchmark run in a benchmark file (bench/benchmark.py), side by side: per case the
-    numpy calls per step of this engine and of the one it ran against, then per run the fastest
-    M network-steps/s of each and the speed-up; then the batch engine's ms per iteration. With
-    `cases`, a regular expression, only the online cases whose "networks case" it finds."""
+def _bench_runs(path, cases=None):
+    """A benchmark file's (bench/benchmark.py) runs: per online case (networks, case) and engine
+    (this, against) each run's (fastest M net-steps/s, calls per step, speed-up or None); per batch
+    case each run's ms per model-iteration. With `cases`, a regular expression, only the online
+    cases whose "networks case" it finds."""
     with open(os.path.join(HERE, path)) as f:
         lines = f.read().splitlines()
     online, batch = {}, {}
@@ -3799,6 +3806,15 @@ def gen_bench(path, cases=None):
                      r"\s+([0-9.]+)$", line)
         if m:
             batch.setdefault(m.group(1), []).append(m.group(3))
+    return online, batch
+
+
+def gen_bench(path, cases=None):
+    """The online cases of every benchmark run in a benchmark file, side by side (_bench_runs): per case the
+    numpy calls per step of this engine and of the one it ran against, then per run the fastest
+    M network-steps/s of each and the speed-up; then the batch engine's ms per iteration (not
+    with `cases`, which selects online cases)."""
+    online, batch = _bench_runs(path, cases)
     lines = []
     for (width, case), runs in online.items():
         now, before = runs["this"], runs.get("against", [])
@@ -3808,6 +3824,15 @@ def gen_bench(path, cases=None):
     return md_table(["networks", "case", "numpy calls per step, before → now", "M net-steps/s before (fastest, each run)",
                      "M net-steps/s now", "speed-up"], lines) + ("" if not batch or cases else "\n\n" + md_table(
         ["batch engine", "ms per model-iteration, each run"], [[name, ", ".join(v)] for name, v in batch.items()]))
+
+
+def gen_speedups(path, cases):
+    """Each run's speed-up of the one benchmark case a regular expression (no spaces: write \\s) finds."""
+    online, _ = _bench_runs(path, cases)
+    if len(online) != 1:
+        raise ValueError(f"{cases!r} finds {len(online)} cases in {path}, not one")
+    runs = next(iter(online.values())).get("against", [])
+    return ", ".join(r[2] + "x" for r in runs if r[2])
 
 
 def gen_remaining(*paths):
@@ -3928,6 +3953,7 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "mean": gen_mean, "paired": gen_paired, "ran": gen_ran, "msd": gen_msd,
               "msd-paired": gen_msd_paired, "msd-below": gen_msd_below, "at": gen_at, "grep": gen_grep, "total": gen_total,
               "readings": gen_readings, "weights": gen_weights, "times": gen_times, "bench": gen_bench,
+              "speedups": gen_speedups,
               "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "score": gen_score, "starts": gen_starts,
               "footer": lambda path: online_footer(_doc(path)),
               "scores": lambda paths, first=None: scores_markdown(start_scores(_maps(paths))[:first and int(first)]),

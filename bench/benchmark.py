@@ -40,7 +40,6 @@ def bench(cfg, iters=200, repeats=3, log=print):
     cases = [("1 model, peep", [4], ["peep"], 1), ("1 model, vanilla", [4], ["vanilla"], 1),
              ("14 models (7 seeds x 2), 1 process", range(7), tcs.VARIANTS, 1),
              ("14 models (7 seeds x 2), 2 processes", range(7), tcs.VARIANTS, 2)]
-    log(tcs.machine_line())
     log(f"benchmark: T={cfg.T} H={cfg.hidden} batch={cfg.batch}, {iters} iterations per run, "
         f"median and fastest of {repeats} runs")
     log(f"{'run':<38} {'ms/iter':>8} {'ms/model-iter':>14} {'fastest':>8}")
@@ -267,6 +266,7 @@ def main(argv=None):
         p.error(e)
 
     def work():
+        print(tcs.machine_line())            # every results file names the machine it was made on
         if not a.online_only:
             bench(tcs.Config())
         bench_online(against, a.rounds)
