@@ -62,8 +62,10 @@ The paper's own learning (--learning online; its Sections 2.2, 3.2, 4.1)
     free from the zero state for 100,000 periods (the long run), to see whether its solution
     holds. The two networks of a seed are a pair, so peephole against vanilla is the exact
     McNemar test on the seeds where only one is perfect (Fisher's, unpaired, beside it). A step
-    of a table's networks makes about 50 numpy calls: each stream is laid out a window of steps
-    ahead, and streams that end are taken up together (bench/benchmark.py counts the calls).
+    of a table's networks makes about 50 numpy calls: each task lays out its streams a window
+    of steps ahead (the same rows its batch streams are made of), and a stream's end costs a
+    fixed number of calls over the whole axis, however many streams end at a step
+    (bench/benchmark.py counts the calls).
 
 The start (--table map)
     The paper prints the initial input, forget and output gate biases as 0/-2/+2; from them its
@@ -857,6 +859,11 @@ def lr_at(cfg, it):
 #   fixed_tests, draws_tests -> test q is the q-th delay (NMSD); fresh test streams are drawn
 #   one_interval          -> a stream is one interval (NMSD): no long free run
 #   paper_key, period_targets(cfg) -> the field that tells its paper rows apart; f over one period (PFG)
+#   rows(steps, scale, f) -> a stream's inputs, targets and where a prediction counts over some of
+#                            its steps (Steps), for both engines: the batch engine's whole streams
+#                            and the online engine's windows; every_step, delay_input -> whether a
+#                            prediction counts at every step (else at a period's end only), and
+#                            whether the input through a period is its delay
 
 @dataclasses.dataclass
 class Batch:
@@ -864,6 +871,48 @@ class Batch:
     d: np.ndarray               # (T, n) targets
     info: dict                  # task-specific arrays
     mask: np.ndarray = None     # (T, n) 1.0 where a target is given, 0.0 where none; None: every step
+
+
+class Steps:
+    """R steps of k streams made of periods, from where each stream is: which step ends a
+    period (sp), how many periods began before each step (cnt), and each period's delay I,
+    first step (start) and last (end). A task lays out its streams from it (rows), for both
+    engines: the batch engine over whole streams from their start, the online engine over a
+    window, from each network's place in its stream. I (n_per, k): the delays of the period
+    under way at step 0 and of the ones after it; length (n_per, k) their lengths, F + I;
+    pos (k,): steps of the first period run before step 0; same: every period of a stream has
+    the one delay (I's rows are alike); clip: steps past the last period take its delay."""
+
+    def __init__(self, I, length, pos, R, same=False, clip=False):
+        n_per, k = I.shape
+        end = (np.cumsum(length, axis=0) if not same else np.arange(1, n_per + 1)[:, None] * length[0]) - (pos + 1)
+        self.I, self.end, self.start, self.same, self.clip = I, end, end - length + 1, same, clip
+        self.inside = end < R
+        self.ends = end[self.inside], np.nonzero(self.inside)[1]       # (steps, streams) of the periods' last steps
+        self.sp = np.zeros((R, k), bool)
+        self.sp[self.ends] = True
+        self.cnt = np.cumsum(self.sp, axis=0, dtype=np.int8 if n_per < 128 else np.int64) - self.sp
+        self.col = np.arange(k)
+
+    def cols(self, sel):
+        """The same steps of the streams sel only (None: all)."""
+        if sel is None:
+            return self
+        s = object.__new__(Steps)
+        s.I, s.end, s.start, s.same, s.clip = self.I[:, sel], self.end[:, sel], self.start[:, sel], self.same, self.clip
+        s.inside, s.sp, s.cnt, s.col = self.inside[:, sel], self.sp[:, sel], self.cnt[:, sel], self.col[:len(sel)]
+        s.ends = s.end[s.inside], np.nonzero(s.inside)[1]
+        return s
+
+    def delay(self):
+        """The delay of each step's period, (R, k), or (1, k) where each stream has one delay."""
+        if self.same:
+            return self.I[:1]
+        return self.I[np.minimum(self.cnt, len(self.I) - 1) if self.clip else self.cnt, self.col]
+
+    def phase(self):
+        """Each step's place in its period, 0 at its first step."""
+        return np.arange(len(self.sp))[:, None] - self.start[self.cnt, self.col]
 
 
 class MSD:
@@ -958,6 +1007,8 @@ class PaperTask:
     draws_tests = True       # fresh test streams are drawn (NMSD tests every stream, PFG has one)
     one_interval = False     # NMSD: a stream is one interval, so there is no long free run
     paper_key = "delays"     # the field that tells the paper's rows of this task apart
+    every_step = True        # a prediction counts at every step (NMSD, CMSD: at a spike only)
+    delay_input = False      # GTS: the input through a period is its delay
 
     @staticmethod
     def label(cfg):
@@ -1030,15 +1081,13 @@ class SpikeTrain(PaperTask):
 
     @classmethod
     def streams(cls, cfg, I, L):
-        """Streams of L steps for delays I (n, periods); spikes past the end are dropped."""
-        n = len(I)
-        at = np.cumsum(cfg.F + I, axis=1) - 1                      # (n, periods) spike indices
-        keep = at < L
-        cols = np.broadcast_to(np.arange(n)[:, None], at.shape)[keep]
-        ends = np.zeros((L, n), bool)
-        ends[at[keep], cols] = True
-        x, d, mask = cls.layout(cfg, I, at, at[keep], cols, L)
-        return Batch(x, d, {"ends": ends, "periods": int(np.min(keep.sum(axis=1)))}, mask)
+        """Streams of L steps for delays I (n, periods); spikes past the end are dropped. Targets
+        are given where a prediction counts, up to the stream's last spike."""
+        s = Steps(I.T, cfg.F + I.T, 0, L, clip=True)
+        x, d, counts = cls.rows(s, cls.target_scale(cfg), None)
+        mask = counts if counts is not None else np.arange(L)[:, None] <= s.end[-1]
+        return Batch(x[:, None].astype(np.float64), d.astype(np.float64),
+                     {"ends": s.sp, "periods": int(np.min(s.inside.sum(axis=0)))}, mask.astype(np.float64))
 
     @classmethod
     def sample(cls, cfg, rng, n):
@@ -1063,13 +1112,15 @@ class CMSD(SpikeTrain):
         output they stay as they are."""
         return max(max(cfg.delays), 1) if cfg.readout == "sigmoid" else 1
 
-    @classmethod
-    def layout(cls, cfg, I, at, spikes, cols, L):
-        x, d, mask = np.zeros((L, 1, len(I))), np.zeros((L, len(I))), np.zeros((L, len(I)))
-        x[spikes, 0, cols] = 1.0
-        d[spikes, cols] = I[at < L] / cls.target_scale(cfg)
-        mask[spikes, cols] = 1.0
-        return x, d, mask
+    every_step = False
+
+    @staticmethod
+    def rows(s, scale, f):
+        """The input spikes at each period's end; the target there is its delay / scale, and
+        only there does a prediction count."""
+        d = np.zeros(s.sp.shape)
+        d[s.ends] = (s.I / scale)[s.inside]
+        return s.sp, d, s.sp
 
 
 class NMSD(CMSD):
@@ -1108,17 +1159,12 @@ class GTS(SpikeTrain):
     I(n) through interval n, from the step after spike n-1 up to spike n; the target
     is 1 at each spike and 0 at every other step, up to the stream's last spike."""
     family, lay, readout, momentum, batch = "GTS", "spike_out", "sigmoid", 0.999, 4
+    delay_input = True
 
     @staticmethod
-    def layout(cfg, I, at, spikes, cols, L):
-        n = len(I)
-        x, d = np.zeros((L, 1, n)), np.zeros((L, n))
-        d[spikes, cols] = 1.0
-        steps = np.arange(L)
-        for j in range(n):
-            x[:, 0, j] = I[j, np.minimum(np.searchsorted(at[j], steps), I.shape[1] - 1)]
-        mask = (steps[:, None] <= at[:, -1][None, :]).astype(np.float64)
-        return x, d, mask
+    def rows(s, scale, f):
+        """The input is the period's delay throughout; the target is 1 at its end, 0 elsewhere."""
+        return s.delay(), s.sp, None
 
 
 class PFG(PaperTask):
@@ -1161,12 +1207,17 @@ class PFG(PaperTask):
     def length(cfg):
         return cfg.periods * cfg.F
 
+    @staticmethod
+    def rows(s, scale, f):
+        """No input; the target is f (F, k) at the step's place in its period."""
+        return None, f[s.phase(), s.col], None
+
     @classmethod
     def streams(cls, cfg, n, periods):
-        t = np.arange(periods * cfg.F)
-        d = np.repeat(cls.FUNCS[cfg.func]((t % cfg.F) / cfg.F)[:, None], n, axis=1)
-        ends = np.repeat((t % cfg.F == cfg.F - 1)[:, None], n, axis=1)
-        return Batch(np.zeros((len(t), 0, n)), d, {"ends": ends, "periods": periods})
+        I = np.zeros((periods, n), np.int64)
+        s = Steps(I, cfg.F + I, 0, periods * cfg.F, same=True)
+        _, d, _ = cls.rows(s, 1, np.repeat(cls.period_targets(cfg)[:, None], n, axis=1))
+        return Batch(np.zeros((periods * cfg.F, 0, n)), d, {"ends": s.sp, "periods": periods})
 
     @classmethod
     def sample(cls, cfg, rng, n):
@@ -1486,6 +1537,7 @@ def fresh_streams(cfg, seed, purpose, j, n):
 
 
 LAYOUTS = ("spike_in", "spike_out", "func")      # a stream's lay-out: spikes in, spikes out, or a function out
+LAYOUT_TASKS = tuple(next(t for t in TASKS.values() if getattr(t, "lay", None) == name) for name in LAYOUTS)
 ONLINE_WINDOW = 32       # steps of every network's streams the online step lays out at once
 COMPACT_BELOW = 0.75     # a window runs on a compacted axis once fewer than this share of networks is unfinished
 ONE = np.array(1.0)      # numpy takes a 0-d array operand faster than a Python float
@@ -1761,17 +1813,22 @@ class OnlineNets:
         self.pend, self.first_end, self.quiet = np.full(M, -1, np.int64), None, np.zeros(M, bool)
         self.Q, self.now = np.zeros((3, M), np.int8), np.empty(M, bool)
         self.Qb = self.Q.view(bool)
-        spike_in, outs = st["lay"] == LAYOUTS.index("spike_in"), st["lay"] == LAYOUTS.index("spike_out")
-        # input spikes wait for the lay-out to settle (None: no such network, True: every one)
-        self.waits = None if not spike_in.any() else True if spike_in.all() else spike_in
-        self.others = ~spike_in
+        # what the networks' tasks say of their streams (every_step, delay_input; see the tasks)
+        every, outs = (np.array([getattr(task, what) for task in LAYOUT_TASKS])[st["lay"]]
+                       for what in ("every_step", "delay_input"))
+        # where a prediction counts only at a period's end (input spikes), no quiet step holds a
+        # target or an end, so what follows a stream is settled at its lay-out: the networks
+        # that wait so (None: none, True: every one), and the others
+        self.waits = None if every.all() else True if not every.any() else ~every
+        self.others = every
         self.x0 = np.where(outs, st["dset"][0], 0).astype(float)
-        # GTS with draws (keyed): the key of the next stream is drawn at once (end_streams); the
-        # other networks whose settle does not wait draw it at the lay-out (later; None: all)
+        # a delay as input with draws (keyed, GTS): the key of the next stream is drawn at once
+        # (end_streams); the other networks whose settle does not wait draw it at the lay-out
+        # (later; None: all)
         self.keyed = None if not (self.draws and outs.any()) else True if outs.all() else outs
-        later = ~spike_in & ~outs if self.keyed is not None else ~spike_in
+        later = every & ~outs if self.keyed is not None else every
         self.later = None if later.all() else later if later.any() else False
-        self.funcs = bool(np.any(st["lay"] == LAYOUTS.index("func")))
+        self.funcs = bool(np.any(st["ftab"]))   # targets that follow f through a period (PFG)
         self.ftab = st["ftab"].ravel()
         # scratch, and the gate rows as named views into B = [fac_i | fac_f | i | f | o | y]:
         # the RTRL factors fac (3, H) of the i, f, g rows end in i itself (the paper cell's
@@ -1793,7 +1850,7 @@ class OnlineNets:
         # what the networks do differently (family): the lay-outs on the axis; a forget gate
         # (None: every network has one, True: none has, else where not); a sigmoid output unit
         # (on some networks or all; self.lin marks the linear ones where both are on the axis)
-        self.lays = [(name, c) for c, name in enumerate(LAYOUTS) if np.any(st["lay"] == c)]
+        self.lays = [(task, c) for c, task in enumerate(LAYOUT_TASKS) if np.any(st["lay"] == c)]
         self.nof = None if st["forget"].all() else True if not st["forget"].any() else \
             np.broadcast_to(~st["forget"], (H, M))
         self.sigmoid = not st["linear"].all()
@@ -1873,46 +1930,29 @@ class OnlineNets:
         st, H, R = self.st, self.H, self.L + 1 - r0
         n_per = R // self.Fmin + 2                # periods enough to pass step L (each lasts >= F steps)
         n0 = st["n"][nets]
-        k = len(n0)
         I = self.delays(nets, n_per)
-        length = st["F"][nets] + I
-        end = (np.cumsum(length, axis=0) if self.draws else self.ar[1:n_per + 1] * length[0]) \
-            - (st["pos"][nets] + 1)                                             # (n_per, k) rows of periods' last steps
-        start = end - length + 1                                                # and of their first
-        sp = np.zeros((R, k), bool)
-        inside = end < R
-        ends = end[inside], np.nonzero(inside)[1]                               # the periods' last steps
-        sp[ends] = True
-        cnt = np.cumsum(sp, axis=0, dtype=np.int8 if n_per < 128 else np.int64) - sp    # (R, k) periods begun since r0
-        col = self.net[:k]
-        per = st["periods"][nets] + cnt
+        s = Steps(I, st["F"][nets] + I, st["pos"][nets], R, same=not self.draws)
+        per = st["periods"][nets] + s.cnt
         live = ~st["done"][nets]
         rows = slice(r0, self.L + 1)
-        self.SP[rows, nets] = sp
+        self.SP[rows, nets] = s.sp
         self.PB[rows, nets] = per
-        last = sp & (per >= st["maxp"][nets] - 1) & live
-        for layout, sel, grp in self.split(nets):
-            sp_, last_, live_ = (sp, last, live) if sel is None else (sp[:, sel], last[:, sel], live[sel])
-            if layout == "spike_in":               # input spikes; at a spike the target is the delay
-                self.S[rows, 2 * H, grp] = sp_
-                d = np.zeros((R, k))
-                d[ends] = delay_targets(st, I, nets)[0][inside]
-                self.D[rows, grp] = d if sel is None else d[:, sel]
-                self.C[rows, grp] = (sp_ & live_).view(np.int8) + last_
-                self.A[rows, grp] = sp_ & (st["trainf"][grp] > 0)
-                continue
-            self.C[rows, grp] = live_.view(np.int8) + last_
-            self.A[rows, grp] = st["trainf"][grp] > 0
-            if layout == "spike_out":              # input I(n) through its interval; target: the spike train
-                self.S[rows, 2 * H, grp] = (I[cnt, col] if sel is None else I[cnt[:, sel], sel]) if self.draws \
-                    else I[0, slice(None) if sel is None else sel]
-                self.D[rows, grp] = sp_
-            else:                                  # no input; target f(t mod F)
-                phase = self.ar[:R] - start[cnt, col]
-                self.D[rows, grp] = st["ftab"][phase if sel is None else phase[:, sel], self.net[grp]]
-        self.I_end[nets] = I[cnt[-1], col]
-        self.n_end[nets] = n0 + cnt[-1]
-        self.pos_end[nets] = R - 1 - start[cnt[-1], col]
+        last = s.sp & (per >= st["maxp"][nets] - 1) & live
+        for task, sel, grp in self.split(nets):    # each task lays out its streams (rows)
+            x, d, counts = task.rows(s.cols(sel), st["scale"][grp], st["ftab"][:, grp] if self.funcs else None)
+            last_, live_ = (last, live) if sel is None else (last[:, sel], live[sel])
+            if x is not None:
+                self.S[rows, 2 * H, grp] = x
+            self.D[rows, grp] = d
+            if counts is None:                     # a prediction counts at every step
+                self.C[rows, grp] = live_.view(np.int8) + last_
+                self.A[rows, grp] = st["trainf"][grp] > 0
+            else:
+                self.C[rows, grp] = (counts & live_).view(np.int8) + last_
+                self.A[rows, grp] = counts & (st["trainf"][grp] > 0)
+        self.I_end[nets] = I[s.cnt[-1], s.col]
+        self.n_end[nets] = n0 + s.cnt[-1]
+        self.pos_end[nets] = R - 1 - s.start[s.cnt[-1], s.col]
 
     def step_at(self, r):
         st, H = self.st, self.H
@@ -2038,23 +2078,25 @@ class OnlineNets:
             self.end_streams(r, ended)
 
     def split(self, nets):
-        """[(layout, sel, nets')]: for each lay-out on the axis, which of the networks `nets` (a
-        slice or indices) have it: at positions sel of nets (None: all of them), networks nets'."""
+        """[(task, sel, nets')]: for each lay-out on the axis, the task that lays it out and which
+        of the networks `nets` (a slice or indices) have it: at positions sel of nets (None: all
+        of them), networks nets'."""
         if len(self.lays) == 1:
             return [(self.lays[0][0], None, nets)]
         lay, net = self.st["lay"][nets], self.net[nets]
-        return [(name, sel, net[sel]) for name, c in self.lays for sel in [np.flatnonzero(lay == c)] if len(sel)]
+        return [(task, sel, net[sel]) for task, c in self.lays for sel in [np.flatnonzero(lay == c)] if len(sel)]
 
     def end_streams(self, r, E):
         """Networks where E (M,) bool ended a stream at step r; the next starts from the zero
         state at step r + 1. A stream's first Fmin - 1 steps hold no period's end, whatever the
         stream, so until it is laid out (next_streams, for every network whose stream ended by
         then together) they hold only what its start sets (fill). What follows a stream (settle)
-        is worked out at once, on the whole axis, except with input spikes: there the quiet
-        steps hold no target and no end, so it waits for the lay-out. Each call here is one
-        masked call over the whole axis, however many streams ended; the quiet steps are filled
-        one step at a time for all such networks together (fill), or, where only a few streams
-        ended and none is being filled so, at once for those few."""
+        is worked out at once, on the whole axis, except where a prediction counts only at a
+        period's end (NMSD, CMSD): no quiet step holds a target or an end, so it waits for the
+        lay-out. Each call here is one masked call over the whole axis, however many streams
+        ended; the quiet steps are filled one step at a time for all such networks together
+        (fill), or, where only a few streams ended and none is being filled so, at once for
+        those few."""
         st, H = self.st, self.H
         np.putmask(self.S[r + 1, :2 * H], self.ended_hc, 0.0)    # (putmask: 2-3x quicker than copyto's where=)
         np.putmask(st["dS"], self.ended_dS, 0.0)
@@ -2062,7 +2104,7 @@ class OnlineNets:
         np.logical_or(self.quiet, E, out=self.quiet)
         self.first_end = r if self.first_end is None else self.first_end
         now = E
-        if self.waits is not None:                 # with input spikes on the axis: only the others now
+        if self.waits is not None:                 # some networks' settle waits: only the others now
             now = None if self.waits is True else np.greater(E, self.waits, out=self.now)
         if now is not None and (now is E or now.any()):
             self.settle(r, now, keys=False)
@@ -2084,9 +2126,10 @@ class OnlineNets:
 
     def fill(self, r):
         """Step r + 1 of the streams that ended and are not laid out yet (the quiet steps, see
-        end_streams): no period's end; a target where the network trains, and a wrong prediction
-        ending the stream, unless its lay-out has input spikes (then neither); the first delay as
-        input (GTS), or f from the period's start (PFG), and a target of 0 otherwise."""
+        end_streams), what the task's rows put there: no period's end; a target where the network
+        trains, and a wrong prediction ending the stream, unless predictions count only at a
+        period's end (then neither); the first delay as input (GTS), or f from the period's start
+        (PFG), and a target of 0 otherwise."""
         P, H = self.filling, self.H
         np.putmask(self.flags[:, r + 1], self.filling3, self.Q)
         np.putmask(self.PB[r + 1], P, 0)
@@ -2101,7 +2144,7 @@ class OnlineNets:
 
     def next_streams(self, r):
         """Lay out, from step r + 1, the streams of the networks whose last stream ended before
-        step r (settling first, with input spikes, what comes next); those that ended at r itself
+        step r (settling first what comes next where that waited); those that ended at r itself
         wait for the next lay-out, Fmin - 1 steps on (where streams end at every step, most
         never need one). At the window's last step every stream is laid out."""
         st = self.st
@@ -2178,7 +2221,7 @@ class OnlineNets:
         live = np.logical_not(done, out=self.Qb[2])
         np.greater(live, T, out=self.Qb[0])
         np.copyto(st["trainf"], self.Qb[0])
-        if self.waits is not None:                 # input spikes: their quiet steps hold no target, no end
+        if self.waits is not None:                 # the waiting networks' quiet steps hold no target, no end
             self.Qb[::2] &= self.others
 
     def delays(self, nets, n_per):
