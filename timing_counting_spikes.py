@@ -2036,8 +2036,8 @@ class OnlineNets:
         # training stream and nowhere else. Elsewhere v and theta are not touched at all, not
         # multiplied by 0: the state of a network that is testing, or perfect and waiting for its
         # segment to end, may overflow, and 0 * inf = NaN in dE/dtheta would reach the weights.
-        idx = np.flatnonzero(at) if len(at) >= self.sparse_from and self.gsum is None else None
-        if idx is None or 8 * len(idx) > len(at):
+        few = len(at) >= self.sparse_from and self.gsum is None and 8 * np.count_nonzero(at) <= len(at)
+        if not few:
             np.multiply(self.es3, self.dS4, out=self.gW3)
             np.multiply(self.do3, s, out=self.gWo)
             np.multiply(do, c, out=self.gpo)
@@ -2055,7 +2055,7 @@ class OnlineNets:
                 np.putmask(st["vel"], self.Ab[r], self.v)
                 np.add(st["theta"], st["vel"], out=self.v)
                 np.putmask(st["theta"], self.Ab[r], self.v)
-        elif len(idx):                             # few targets on a wide axis: the same, on their columns
+        elif len(idx := np.flatnonzero(at)):     # few targets on a wide axis: the same, on their columns
             K, R3, off = self.K, self.R3, self.off
             X = np.take(self.gxk, idx, axis=1)                   # (1 + 3HK + 2H, k) [dE/dz_k | dS | e_s | delta_out]
             Y = np.take(self.S2[r], idx, axis=1)                 # (2K, k) [s | h | s_c | ...]
