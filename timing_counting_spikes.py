@@ -2112,12 +2112,18 @@ class OnlineNets:
                 g = np.flatnonzero(now & self.keyed)         # of the next stream, which its key draws
                 st["key"][g] = stream_keys(st["testing"][g], st["ktest"][g], st["ktrain"][g], st["j"][g], st["q"][g])
                 self.x0[g] = period_delays(st, g, 0, self.fixed)
+        rows = slice(r + 1, r + 1 + min(self.Fmin, self.L - r))
+        if self.waits is True:                     # nothing counts, no input, no target (no end: PB unread):
+            idx = np.flatnonzero(E)                # three writes of zeros, however many
+            self.flags[:, rows, idx] = 0
+            self.S[rows, 2 * H, idx] = 0.0
+            self.D[rows, idx] = 0.0
+            return
         idx = None if self.filling_any else np.flatnonzero(E)
         if idx is None or 16 * len(idx) > len(E):
             np.logical_or(self.filling, E, out=self.filling)
             self.filling_any = True
             return
-        rows = slice(r + 1, r + 1 + min(self.Fmin, self.L - r))
         self.flags[:, rows, idx] = self.Q[:, None, idx]
         self.PB[rows, idx] = 0
         if self.n_in:
