@@ -1811,7 +1811,7 @@ class OnlineNets:
         # streams ended and not yet laid out (end_streams): which (quiet), the step each ended
         # (-1: none), and the first such step; their quiet steps' flags Q = [A | SP | C] and input
         self.pend, self.first_end, self.quiet = np.full(M, -1, np.int64), None, np.zeros(M, bool)
-        self.Q, self.now = np.zeros((3, M), np.int8), np.empty(M, bool)
+        self.Q, self.now, self.now2 = np.zeros((3, M), np.int8), np.empty(M, bool), np.empty(M, bool)
         self.Qb = self.Q.view(bool)
         # what the networks' tasks say of their streams (every_step, delay_input; see the tasks)
         every, outs = (np.array([getattr(task, what) for task in LAYOUT_TASKS])[st["lay"]]
@@ -1823,11 +1823,13 @@ class OnlineNets:
         self.others = every
         self.x0 = np.where(outs, st["dset"][0], 0).astype(float)
         # a delay as input with draws (keyed, GTS): the key of the next stream is drawn at once
-        # (end_streams); the other networks whose settle does not wait draw it at the lay-out
-        # (later; None: all)
+        # (end_streams); a settle that waits draws it with draws (for the lay-out); every other
+        # network's key is read by nothing in the window, and all are drawn anew at its end
         self.keyed = None if not (self.draws and outs.any()) else True if outs.all() else outs
-        later = every & ~outs if self.keyed is not None else every
-        self.later = None if later.all() else later if later.any() else False
+        self.ended_any = False
+        # whether each network's next stream trains: Q's A row itself where no settle waits
+        self.train = self.Qb[0] if self.waits is None else np.empty(M, bool)
+        np.greater(st["trainf"], 0, out=self.train)
         self.funcs = bool(np.any(st["ftab"]))   # targets that follow f through a period (PFG)
         self.ftab = st["ftab"].ravel()
         # scratch, and the gate rows as named views into B = [fac_i | fac_f | i | f | o | y]:
@@ -1872,6 +1874,7 @@ class OnlineNets:
         # masks as np.putmask needs them, the shape of what they mask (views, so built once):
         # A[r] over theta's rows, the streams ended at a step over [h | s_c] and dS
         self.Ab = [np.broadcast_to(self.A[r], th.shape) for r in range(window)]
+        self.fin = np.empty(th.shape, bool)       # settle's test of the weights' finiteness
         self.ended_hc = np.broadcast_to(self.ended, (2 * H, M))
         self.ended_dS = np.broadcast_to(self.ended, st["dS"].shape)
         self.filling, self.filling_any = np.zeros(M, bool), False       # quiet steps filled one at a time (fill)
@@ -1922,6 +1925,10 @@ class OnlineNets:
         st["I"][:] = self.I_end
         st["target"][:], st["last"][:] = delay_targets(st, self.I_end)
         np.add(st["age"], L, out=st["age"], where=~st["done"])
+        st["trainf"][:] = self.train
+        if self.ended_any:                         # every stream's key, as its counters name it
+            st["key"][:] = stream_keys(st["testing"], st["ktest"], st["ktrain"], st["j"], st["q"])
+            self.ended_any = False
 
     def lay_out(self, nets, r0):
         """Lay out steps r0 .. L of the window for the networks `nets` (a slice or indices)
@@ -1946,10 +1953,10 @@ class OnlineNets:
             self.D[rows, grp] = d
             if counts is None:                     # a prediction counts at every step
                 self.C[rows, grp] = live_.view(np.int8) + last_
-                self.A[rows, grp] = st["trainf"][grp] > 0
+                self.A[rows, grp] = self.train[grp]
             else:
                 self.C[rows, grp] = (counts & live_).view(np.int8) + last_
-                self.A[rows, grp] = counts & (st["trainf"][grp] > 0)
+                self.A[rows, grp] = counts & self.train[grp]
         self.I_end[nets] = I[s.cnt[-1], s.col]
         self.n_end[nets] = n0 + s.cnt[-1]
         self.pos_end[nets] = R - 1 - s.start[s.cnt[-1], s.col]
@@ -2103,6 +2110,7 @@ class OnlineNets:
         np.putmask(self.pend, E, r)
         np.logical_or(self.quiet, E, out=self.quiet)
         self.first_end = r if self.first_end is None else self.first_end
+        self.ended_any = True
         now = E
         if self.waits is not None:                 # some networks' settle waits: only the others now
             now = None if self.waits is True else np.greater(E, self.waits, out=self.now)
@@ -2162,11 +2170,7 @@ class OnlineNets:
         if self.waits is not None and len(idx):
             wait = go if self.waits is True else go & self.waits
             if wait is go or wait.any():
-                self.settle(self.pend, wait)
-        if self.later is not False:                # the keys left to this point
-            grp = idx if self.later is None else idx[self.later[idx]]
-            st["key"][grp] = stream_keys(st["testing"][grp], st["ktest"][grp], st["ktrain"][grp], st["j"][grp],
-                                         st["q"][grp])
+                self.settle(self.pend, wait, keys=self.draws)
         st["pos"][idx] = r - self.pend[idx]        # steps the next stream has run by step r + 1
         np.putmask(st["n"], go, 0)                 # its period n, periods completed and their number
         np.putmask(st["periods"], go, 0)
@@ -2203,32 +2207,36 @@ class OnlineNets:
         trained = np.greater(E, T)
         tested = E & T
         passed = np.greater_equal(periods, st["test_periods"]) & tested
+        any_passed = passed.any()                  # (until networks learn, none does: skip what follows from it)
         j += trained
         np.putmask(st["test_last"], tested & (q == 0), periods)    # a test's size: its first stream's periods
         np.maximum(st["test_best"], st["test_last"], out=st["test_best"])
         np.putmask(q, trained, 0)
-        q += passed
-        perfect = passed & (q >= st["tests_needed"])
-        bad = np.greater(trained, np.isfinite(st["theta"]).all(axis=0))
+        np.isfinite(st["theta"], out=self.fin)
+        bad = np.greater(trained, np.logical_and.reduce(self.fin, axis=0, out=self.now2), out=self.now2)
         now = np.greater(tested, passed) & (j >= st["budget"])
         now |= bad
-        now |= perfect
+        if any_passed:
+            q += passed
+            perfect = passed & (q >= st["tests_needed"])
+            now |= perfect
+            trained |= passed                      # a test follows, unless the network is done
         if now.any():
             np.putmask(st["diverged_at"], bad, j)
-            np.putmask(st["learned_at"], perfect, j)
+            if any_passed:
+                np.putmask(st["learned_at"], perfect, j)
             st["age"] += (at + 1) * now            # a network done now ran at + 1 steps of this window
             done |= now
-        trained |= passed                          # a test follows, unless the network is done
         np.greater(trained, now, out=trained)
         np.greater(T, E, out=T)
         T |= trained
         if keys:
             np.putmask(st["key"], E, stream_keys(T, st["ktest"], st["ktrain"], j, q))
         live = np.logical_not(done, out=self.Qb[2])
-        np.greater(live, T, out=self.Qb[0])
-        np.copyto(st["trainf"], self.Qb[0])
+        np.greater(live, T, out=self.train)        # (the state's trainf follows at the window's end)
         if self.waits is not None:                 # the waiting networks' quiet steps hold no target, no end
-            self.Qb[::2] &= self.others
+            np.logical_and(self.train, self.others, out=self.Qb[0])
+            self.Qb[2] &= self.others
 
     def delays(self, nets, n_per):
         """Delays I (n_per, k) of the periods n, n + 1, ... of the streams of networks `nets`."""
