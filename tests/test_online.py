@@ -79,6 +79,30 @@ def test_online_gradient_over_a_stream_equals_the_truncated_gradient(task, kw, v
     assert max(np.max(np.abs(want[k])) for k in ("Wh", "b", "Wy")) > 1e-3     # a gradient that says something
 
 
+@pytest.mark.parametrize("task,kw", CASES)
+def test_a_tasks_rows_are_the_same_in_both_engines(task, kw):
+    """A training stream laid out by the online engine's window holds, step for step, the
+    inputs, targets, period ends and targets given of the same stream built for the batch
+    engine: both come from the task's rows (Steps)."""
+    cfg = online(task, **kw)
+    st = tcs.online_state(budgeted([(cfg, 3, "peep")], 10))
+    net = tcs.OnlineNets(st, cfg.cell, cfg.hidden, tcs.TASKS[task].n_in, window=80)
+    periods = 1 if task == "nmsd" else cfg.periods
+    if task == "pfg":
+        b = tcs.PFG.streams(cfg, 1, periods)
+    else:
+        I = tcs.stream_delays(cfg, 3, tcs.ONLINE_TRAIN, 0, [0], periods)
+        b = tcs.TASKS[task].streams(cfg, I, int(np.sum(cfg.F + I)))
+    T, H = len(b.d), cfg.hidden
+    net.L = 80
+    net.lay_out(slice(None), 0)
+    if tcs.TASKS[task].n_in:
+        assert np.array_equal(net.S[:T, 2 * H, 0], b.x[:, 0, 0])
+    assert np.array_equal(net.D[:T, 0], b.d[:, 0]) and np.array_equal(net.SP[:T, 0], b.info["ends"][:, 0])
+    assert np.array_equal(net.A[:T, 0], np.ones(T, bool) if b.mask is None else b.mask[:, 0] > 0)
+    assert np.count_nonzero(net.SP[:T, 0]) == periods and np.count_nonzero(net.D[:T, 0]) > 0
+
+
 def test_every_period_of_a_long_stream_has_its_own_delay_whatever_the_window():
     """100 periods of one training stream (about 13 windows of the step's lay-out) see exactly
     the delays the stream's key names, and running them one step per call or all in one call
