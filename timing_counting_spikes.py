@@ -2105,8 +2105,14 @@ class OnlineNets:
         (fill), or, where only a few streams ended and none is being filled so, at once for
         those few."""
         st, H = self.st, self.H
-        np.putmask(self.S[r + 1, :2 * H], self.ended_hc, 0.0)    # (putmask: 2-3x quicker than copyto's where=)
-        np.putmask(st["dS"], self.ended_dS, 0.0)
+        idx = None if self.filling_any else np.flatnonzero(E)
+        few = idx is not None and 16 * len(idx) <= len(E)
+        if few:                                    # on their columns
+            self.S[r + 1, :2 * H, idx] = 0.0
+            st["dS"][..., idx] = 0.0
+        else:                                      # (putmask: 2-3x quicker than copyto's where=)
+            np.putmask(self.S[r + 1, :2 * H], self.ended_hc, 0.0)
+            np.putmask(st["dS"], self.ended_dS, 0.0)
         np.putmask(self.pend, E, r)
         np.logical_or(self.quiet, E, out=self.quiet)
         self.first_end = r if self.first_end is None else self.first_end
@@ -2122,13 +2128,11 @@ class OnlineNets:
                 self.x0[g] = period_delays(st, g, 0, self.fixed)
         rows = slice(r + 1, r + 1 + min(self.Fmin, self.L - r))
         if self.waits is True:                     # nothing counts, no input, no target (no end: PB unread):
-            idx = np.flatnonzero(E)                # three writes of zeros, however many
-            self.flags[:, rows, idx] = 0
+            self.flags[:, rows, idx] = 0           # three writes of zeros, however many
             self.S[rows, 2 * H, idx] = 0.0
             self.D[rows, idx] = 0.0
             return
-        idx = None if self.filling_any else np.flatnonzero(E)
-        if idx is None or 16 * len(idx) > len(E):
+        if not few:
             np.logical_or(self.filling, E, out=self.filling)
             self.filling_any = True
             return
