@@ -861,9 +861,10 @@ def lr_at(cfg, it):
 #   paper_key, period_targets(cfg) -> the field that tells its paper rows apart; f over one period (PFG)
 #   rows(steps, scale, f) -> a stream's inputs, targets and where a prediction counts over some of
 #                            its steps (Steps), for both engines: the batch engine's whole streams
-#                            and the online engine's windows; every_step, delay_input -> whether a
-#                            prediction counts at every step (else at a period's end only), and
-#                            whether the input through a period is its delay
+#                            and the online engine's windows; every_step, delay_input, f_target ->
+#                            whether a prediction counts at every step (else at a period's end
+#                            only), whether the input through a period is its delay, whether the
+#                            target is f through a period
 
 @dataclasses.dataclass
 class Batch:
@@ -1009,6 +1010,7 @@ class PaperTask:
     paper_key = "delays"     # the field that tells the paper's rows of this task apart
     every_step = True        # a prediction counts at every step (NMSD, CMSD: at a spike only)
     delay_input = False      # GTS: the input through a period is its delay
+    f_target = False         # PFG: the target is f through a period (rows reads f)
 
     @staticmethod
     def label(cfg):
@@ -1173,7 +1175,7 @@ class PFG(PaperTask):
     one stream of cfg.test_periods periods."""
     n_in = 0
     family, lay, readout, momentum, batch = "PFG", "func", "linear", 0.99, 1     # one stream: all are alike
-    draws_tests, paper_key = False, "func"
+    draws_tests, paper_key, f_target = False, "func", True
     columns = PaperTask.columns + (("rmse", "sqrt MSE", ".3f"),)
     # the paper's f_cos, f_tri, f_rect of u = (t mod F) / F, all in [0, 1]; its printed
     # f_tri runs from 2 down to 1 and back, so we take it minus 1, as its text intends
@@ -1813,9 +1815,9 @@ class OnlineNets:
         self.pend, self.first_end, self.quiet = np.full(M, -1, np.int64), None, np.zeros(M, bool)
         self.Q, self.now, self.now2 = np.zeros((3, M), np.int8), np.empty(M, bool), np.empty(M, bool)
         self.Qb = self.Q.view(bool)
-        # what the networks' tasks say of their streams (every_step, delay_input; see the tasks)
-        every, outs = (np.array([getattr(task, what) for task in LAYOUT_TASKS])[st["lay"]]
-                       for what in ("every_step", "delay_input"))
+        # what the networks' tasks say of their streams (every_step, delay_input, f_target)
+        every, outs, fs = (np.array([getattr(task, what) for task in LAYOUT_TASKS])[st["lay"]]
+                           for what in ("every_step", "delay_input", "f_target"))
         # where a prediction counts only at a period's end (input spikes), no quiet step holds a
         # target or an end, so what follows a stream is settled at its lay-out: the networks
         # that wait so (None: none, True: every one), and the others
@@ -1830,7 +1832,7 @@ class OnlineNets:
         # whether each network's next stream trains: Q's A row itself where no settle waits
         self.train = self.Qb[0] if self.waits is None else np.empty(M, bool)
         np.greater(st["trainf"], 0, out=self.train)
-        self.funcs = bool(np.any(st["ftab"]))   # targets that follow f through a period (PFG)
+        self.funcs = bool(fs.any())               # targets that follow f through a period (PFG)
         self.ftab = st["ftab"].ravel()
         # scratch, and the gate rows as named views into B = [fac_i | fac_f | i | f | o | y]:
         # the RTRL factors fac (3, H) of the i, f, g rows end in i itself (the paper cell's
@@ -1946,7 +1948,7 @@ class OnlineNets:
         self.PB[rows, nets] = per
         last = s.sp & (per >= st["maxp"][nets] - 1) & live
         for task, sel, grp in self.split(nets):    # each task lays out its streams (rows)
-            x, d, counts = task.rows(s.cols(sel), st["scale"][grp], st["ftab"][:, grp] if self.funcs else None)
+            x, d, counts = task.rows(s.cols(sel), st["scale"][grp], st["ftab"][:, grp] if task.f_target else None)
             last_, live_ = (last, live) if sel is None else (last[:, sel], live[sel])
             if x is not None:
                 self.S[rows, 2 * H, grp] = x
