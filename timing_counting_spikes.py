@@ -4618,11 +4618,8 @@ def table_main(p, a, given):
     print(f"table {a.table}: {TABLES[a.table]['title']}; recipe: {flags_text(RECIPE)}"
           + (f"; given: {flags_text(given)}" if given else "") + "; "
           f"{a.workers} process(es)", flush=True)
-    try:
-        done, code = interruptible(lambda: run_table(a.table, a.workers, given, log=print),
+    done, code = interruptible_run(p, lambda: run_table(a.table, a.workers, given, log=print),
                                    lambda: "interrupted; nothing written")
-    except DivergenceError as e:
-        p.exit(3, f"{p.prog}: {e}\n")
     if code:
         return code
     doc, params = done
@@ -4652,11 +4649,8 @@ def train_main(p, a, cfg):
     print(f"training {len(members_of(cfg))} model(s): {seeds_text(cfg.seeds)} x {' and '.join(cfg.variants)}, "
           f"{task}, {cfg.cell} cell, H={cfg.hidden}, {cfg.iters} iterations of batch {cfg.batch}, "
           f"lr {cfg.lr}, {min(a.workers, len(members_of(cfg)))} process(es)", flush=True)
-    try:
-        done, code = interruptible(lambda: train_parallel(cfg, a.workers, log=print),
+    done, code = interruptible_run(p, lambda: train_parallel(cfg, a.workers, log=print),
                                    lambda: "interrupted; nothing written")
-    except DivergenceError as e:
-        p.exit(3, f"{p.prog}: {e}\n")
     if code:
         return code
     P, results = done
@@ -4691,6 +4685,16 @@ def interruptible(work, message):
         return None, 128 + (seen[0] if seen else signal.SIGINT)
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def interruptible_run(p, work, message):
+    """interruptible(work, message) for a mode of the command line: batch training that
+    diverged (the MSD task, which has no failed networks to count) ends the program with its
+    one line and exit code 3."""
+    try:
+        return interruptible(work, message)
+    except DivergenceError as e:
+        p.exit(3, f"{p.prog}: {e}\n")
 
 
 def merge_main(p, a):
@@ -4771,10 +4775,7 @@ def online_main(p, a, given):
         train_online(run, a.workers, run.minutes, ckpt, a.checkpoint_minutes, log=print)
         return [(part, online_results(part)) for part in run.split()]
     kept = (lambda: f"{ckpt} holds the run as last saved" if ckpt and os.path.exists(ckpt) else "nothing written")
-    try:
-        done, code = interruptible(work, lambda: f"interrupted at step {run.steps}; {kept()}")
-    except DivergenceError as e:
-        p.exit(3, f"{p.prog}: {e}\n")
+    done, code = interruptible_run(p, work, lambda: f"interrupted at step {run.steps}; {kept()}")
     if code:
         return code
     for part, (members, P) in done:
