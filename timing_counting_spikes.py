@@ -1838,7 +1838,10 @@ class OnlineNets:
         # the RTRL factors fac (3, H) of the i, f, g rows end in i itself (the paper cell's
         # g' = 1), and V = [i | f | o | y] lie together, so that U = [(1 - i) i | (1 - f) f |
         # (1 - o) o | 1 - y] (the sigmoids' derivatives) takes two calls
-        self.Ws, self.tmp3 = np.empty((4 * H, K, M)), np.empty((3, H, K, M))
+        self.tmp3 = np.empty((3, H, K, M))
+        # z = W s: einsum adds the K products in turn, as add.reduce does, where the networks are its
+        # inner loop; on one network its inner loop runs over K and adds them in another order
+        self.Ws = np.empty((4 * H, K, M)) if M == 1 else None
         self.z, self.nz = np.empty((4 * H, M)), np.empty((4 * H, M))
         B = np.empty((5 * H + 1, M))
         self.V, self.U = B[2 * H:], np.empty((3 * H + 1, M))
@@ -1969,8 +1972,11 @@ class OnlineNets:
         z, nz, i, f, aif, g, o, T, y, e, T1 = (self.z, self.nz, self.i, self.f, self.aif, self.gv, self.o,
                                                self.T, self.y, self.e, self.T1)
         # forward: z = W [h(t-1) | s_c(t-1) | x | 1]; y_in, y_phi = sigmoid; g = z (paper) or tanh(z)
-        np.multiply(self.W, s, out=self.Ws)
-        np.add.reduce(self.Ws, axis=1, out=z)
+        if self.Ws is None:                        # (no (4H, K, M) product in memory: ~2x quicker)
+            np.einsum("gkm,km->gm", self.W, s, out=z)
+        else:
+            np.multiply(self.W, s, out=self.Ws)
+            np.add.reduce(self.Ws, axis=1, out=z)
         np.negative(z, out=nz)                     # sigmoid(z) = 1 / (1 + exp(-z)); -z for every gate at once
         np.exp(self.nzif, out=aif)
         aif += ONE
