@@ -1727,13 +1727,16 @@ def start_streams(st, go):
     np.copyto(st["last"], last, where=go)
 
 
-def period_delays(st, nets, n, fixed=True):
+def period_delays(st, nets, n, fixed=True, streams=None):
     """Delays I of periods n (broadcast against the networks) of the streams of networks `nets`
     (a slice or indices): a hash of the stream's key and period; NMSD tests (fixed: there may be
-    some on the axis) take the q-th delay of the set, every possible stream in turn."""
-    pick = delay_index(st["key"][nets], n, st["dcount"][nets])
+    some on the axis) take the q-th delay of the set, every possible stream in turn. streams:
+    (key, testing, q) of other streams of these networks than the ones st holds, broadcast
+    against them (default: st's)."""
+    pick = delay_index(st["key"][nets] if streams is None else streams[0], n, st["dcount"][nets])
     if fixed:
-        pick = np.where(st["fixed_tests"][nets] & st["testing"][nets], st["q"][nets], pick)
+        testing, q = (st["testing"][nets], st["q"][nets]) if streams is None else streams[1:]
+        pick = np.where(st["fixed_tests"][nets] & testing, q, pick)
     return st["dset"][pick, np.arange(len(st["F"]))[nets]]
 
 
@@ -1828,6 +1831,11 @@ class OnlineNets:
         # (end_streams); a settle that waits draws it with draws (for the lay-out); every other
         # network's key is read by nothing in the window, and all are drawn anew at its end
         self.keyed = None if not (self.draws and outs.any()) else True if outs.all() else outs
+        if self.keyed is not None:                 # the keyed networks, and where each is among them
+            self.kn = np.flatnonzero(outs)
+            self.kpos = np.full(M, -1)
+            self.kpos[self.kn] = np.arange(len(self.kn))
+            self.ahead = window // 2 + 1           # a window's training streams: see first_draws
         self.ended_any = False
         # whether each network's next stream trains: Q's A row itself where no settle waits
         self.train = self.Qb[0] if self.waits is None else np.empty(M, bool)
@@ -1913,6 +1921,8 @@ class OnlineNets:
         self.L = L
         self.S[0] = st["s"]
         self.lay_out(slice(None), 0)
+        if self.keyed is not None:
+            self.first_draws()
         # whether the networks given a target at a step are ragged along the axis: in this window's
         # lay-out, a change between neighbours every 5 networks or more often (see step_at)
         A = self.A[:L]
@@ -2131,9 +2141,7 @@ class OnlineNets:
         if now is not None and (now is E or now.any()):
             self.settle(r, now, keys=False)
             if self.keyed is not None:             # GTS with draws: the input through the first interval is I(0)
-                g = np.flatnonzero(now & self.keyed)         # of the next stream, which its key draws
-                st["key"][g] = stream_keys(st["testing"][g], st["ktest"][g], st["ktrain"][g], st["j"][g], st["q"][g])
-                self.x0[g] = period_delays(st, g, 0, self.fixed)
+                self.next_keys(np.flatnonzero(now & self.keyed))     # of the next stream, which its key draws
         rows = slice(r + 1, r + 1 + min(self.Fmin, self.L - r))
         if self.waits is True:                     # nothing counts, no input, no target (no end: PB unread):
             self.flags[:, rows, idx] = 0           # three writes of zeros, however many
@@ -2149,6 +2157,44 @@ class OnlineNets:
         if self.n_in:
             self.S[rows, 2 * H, idx] = self.x0[idx]
         self.D[rows, idx] = st["ftab"][self.ar[:rows.stop - rows.start], idx] if self.funcs else 0.0
+
+    def first_draws(self):
+        """The keys and first delays of the streams the keyed networks may run in this window,
+        drawn at its start: where its tests fail, a network alternates training stream j and
+        test stream (j + 1, 0), each at least a step long, so it reaches at most j0 + L / 2 (j0
+        its j now); those of j = j0 .. j0 + ahead - 1 are drawn, in rows 2 (j - j0) + testing
+        (next_keys reads them)."""
+        st, kn = self.st, self.kn
+        j = st["j"][kn] + np.arange(self.ahead)[:, None, None]            # (ahead, 1, k)
+        T = np.array([False, True])[:, None]                              # (2, 1)
+        key = stream_keys(T, st["ktest"][kn], st["ktrain"][kn], j, 0)     # (ahead, 2, k)
+        x0 = period_delays(st, kn, 0, self.fixed, (key, T, 0))
+        self.kj0 = st["j"][kn]
+        self.keys_ahead, self.x0_ahead = key.reshape(-1, len(kn)), x0.reshape(-1, len(kn))
+
+    def next_keys(self, g):
+        """The key and first delay of the next stream of networks g (keyed, their stream just
+        settled): from the window's first draws, or drawn now where it is not among them (a
+        test after a passed one)."""
+        st = self.st
+        kp = self.kpos[g]
+        row = st["j"][g] - self.kj0[kp]
+        row *= 2
+        row += st["testing"][g]
+        if np.any(st["q"][g]) or (len(row) and row.max() >= len(self.x0_ahead)):
+            now = (st["q"][g] > 0) | (row >= len(self.x0_ahead))
+            self.draw_keys(g[now])
+            g, kp, row = g[~now], kp[~now], row[~now]
+        flat = row * len(self.kn)
+        flat += kp
+        st["key"][g] = self.keys_ahead.take(flat)
+        self.x0[g] = self.x0_ahead.take(flat)
+
+    def draw_keys(self, g):
+        """The key and first delay of the stream each network g runs next, drawn now."""
+        st = self.st
+        st["key"][g] = stream_keys(st["testing"][g], st["ktest"][g], st["ktrain"][g], st["j"][g], st["q"][g])
+        self.x0[g] = period_delays(st, g, 0, self.fixed)
 
     def fill(self, r):
         """Step r + 1 of the streams that ended and are not laid out yet (the quiet steps, see

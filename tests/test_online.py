@@ -219,6 +219,31 @@ def test_compaction_sparse_targets_and_window_change_no_number(kw):
         assert np.array_equal(plain[name][..., same], other[name][..., same], equal_nan=True), name
 
 
+def test_keys_drawn_ahead_or_at_once_change_no_number(monkeypatch):
+    """GTS with two delays: the first input of a stream is its first delay, drawn from its key
+    as the stream before it ends. Drawn at the window's start for the streams a network runs
+    while its tests fail, or at once (drawing only one training stream ahead): the same."""
+    nets = tcs.table_nets("gts", {"learning": "online", "seeds": (0, 1)})
+    drawn = []
+    at_once = tcs.OnlineNets.draw_keys
+    monkeypatch.setattr(tcs.OnlineNets, "draw_keys", lambda self, g: (drawn.append(len(g)), at_once(self, g)))
+    states = []
+    for ahead in (None, 1):
+        drawn.clear()
+        run = tcs.OnlineRun(nets)
+        net = benchmark.engine_nets(tcs, run)
+        assert net.keyed is not None
+        net.ahead = ahead or net.ahead
+        with np.errstate(over="ignore", invalid="ignore"):
+            net.run(1500)
+        states.append((run.st, sum(drawn)))
+    (a, ahead), (b, once) = states
+    assert a["j"].sum() > 5 * len(a["j"])                    # many streams ended and began
+    assert once > 10 * max(ahead, 1)                         # one ahead: mostly drawn at once
+    for name in a:
+        assert np.array_equal(a[name], b[name], equal_nan=True), name
+
+
 def previous_engine(tmp_path):
     """The online engine as it was before the step was rewritten for speed (from git history)."""
     commit = "9d859a6"
