@@ -901,7 +901,8 @@ class Steps:
             return self
         s = object.__new__(Steps)
         s.I, s.end, s.start, s.same, s.clip = self.I[:, sel], self.end[:, sel], self.start[:, sel], self.same, self.clip
-        s.inside, s.sp, s.cnt, s.col = self.inside[:, sel], self.sp[:, sel], self.cnt[:, sel], self.col[:len(sel)]
+        s.inside, s.sp, s.cnt = self.inside[:, sel], self.sp[:, sel], self.cnt[:, sel]
+        s.col = self.col[:s.sp.shape[1]]
         s.ends = s.end[s.inside], np.nonzero(s.inside)[1]
         return s
 
@@ -1866,6 +1867,16 @@ class OnlineNets:
         # (None: every network has one, True: none has, else where not); a sigmoid output unit
         # (on some networks or all; self.lin marks the linear ones where both are on the axis)
         self.lays = [(task, c) for c, task in enumerate(LAYOUT_TASKS) if np.any(st["lay"] == c)]
+        # several lay-outs: each one's networks side by side on the axis (spans), so that a lay-out
+        # takes them as a slice; where they are not, run steps an axis sorted so (order)
+        self.order = self.spans = None
+        if len(self.lays) > 1:
+            if np.all(st["lay"][1:] >= st["lay"][:-1]):
+                first = np.searchsorted(st["lay"], [c for _, c in self.lays] + [len(LAYOUT_TASKS)])
+                self.spans = [(task, a, b) for (task, _), a, b in zip(self.lays, first[:-1], first[1:])]
+                self.firsts = first[:-1]
+            else:
+                self.order = np.argsort(st["lay"], kind="stable")
         self.nof = None if st["forget"].all() else True if not st["forget"].any() else \
             np.broadcast_to(~st["forget"], (H, M))
         self.sigmoid = not st["linear"].all()
@@ -1896,10 +1907,16 @@ class OnlineNets:
 
     def run(self, steps):
         """steps steps of every network, a window at a time. Once fewer than `compact` of the
-        networks are unfinished, the rest run on an axis of their own (the same numbers:
-        every call works on each network alone)."""
+        networks are unfinished, the rest run on an axis of their own; where several lay-outs
+        share the axis, its networks run sorted by lay-out (the same numbers either way: every
+        call works on each network alone)."""
         st = self.st
         with np.errstate(over="ignore", invalid="ignore"):    # exp -> inf is exact; NaN is a wrong prediction
+            if self.order is not None and self.gsum is None:
+                part = take(st, self.order)
+                OnlineNets(part, self.kind, self.H, self.n_in, self.window, self.compact, self.sparse_from).run(steps)
+                put(st, self.order, part)
+                return
             while steps > 0:
                 live = np.flatnonzero(~st["done"])
                 if len(live) < self.compact * len(st["done"]) and self.gsum is None:
@@ -2108,6 +2125,11 @@ class OnlineNets:
         of them), networks nets'."""
         if len(self.lays) == 1:
             return [(self.lays[0][0], None, nets)]
+        if self.spans is not None:                 # side by side: slices of the axis, or of nets (sorted)
+            if isinstance(nets, slice):
+                return [(task, slice(a, b), slice(a, b)) for task, a, b in self.spans]
+            cut = np.append(np.searchsorted(nets, self.firsts), len(nets))
+            return [(task, slice(i, k), nets[i:k]) for (task, _, _), i, k in zip(self.spans, cut[:-1], cut[1:]) if k > i]
         lay, net = self.st["lay"][nets], self.net[nets]
         return [(task, sel, net[sel]) for task, c in self.lays for sel in [np.flatnonzero(lay == c)] if len(sel)]
 
