@@ -1837,6 +1837,7 @@ class OnlineNets:
             self.kpos = np.full(M, -1)
             self.kpos[self.kn] = np.arange(len(self.kn))
             self.ahead = window // 2 + 1           # a window's training streams: see first_draws
+            self.kbase = np.zeros(M, np.int64)
         self.ended_any = False
         # whether each network's next stream trains: Q's A row itself where no settle waits
         self.train = self.Qb[0] if self.waits is None else np.empty(M, bool)
@@ -2185,30 +2186,28 @@ class OnlineNets:
         drawn at its start: where its tests fail, a network alternates training stream j and
         test stream (j + 1, 0), each at least a step long, so it reaches at most j0 + L / 2 (j0
         its j now); those of j = j0 .. j0 + ahead - 1 are drawn, in rows 2 (j - j0) + testing
-        (next_keys reads them)."""
+        (next_keys reads them: (2 j + testing) k + kbase in the flat tables, k keyed networks)."""
         st, kn = self.st, self.kn
         j = st["j"][kn] + np.arange(self.ahead)[:, None, None]            # (ahead, 1, k)
         T = np.array([False, True])[:, None]                              # (2, 1)
         key = stream_keys(T, st["ktest"][kn], st["ktrain"][kn], j, 0)     # (ahead, 2, k)
         x0 = period_delays(st, kn, 0, self.fixed, (key, T, 0))
-        self.kj0 = st["j"][kn]
-        self.keys_ahead, self.x0_ahead = key.reshape(-1, len(kn)), x0.reshape(-1, len(kn))
+        self.kbase[kn] = self.kpos[kn] - 2 * len(kn) * st["j"][kn]
+        self.keys_ahead, self.x0_ahead = key.ravel(), x0.ravel()
 
     def next_keys(self, g):
         """The key and first delay of the next stream of networks g (keyed, their stream just
         settled): from the window's first draws, or drawn now where it is not among them (a
         test after a passed one)."""
-        st = self.st
-        kp = self.kpos[g]
-        row = st["j"][g] - self.kj0[kp]
-        row *= 2
-        row += st["testing"][g]
-        if np.any(st["q"][g]) or (len(row) and row.max() >= len(self.x0_ahead)):
-            now = (st["q"][g] > 0) | (row >= len(self.x0_ahead))
+        st, k = self.st, len(self.kn)
+        flat = st["j"][g] * (2 * k)
+        flat += self.kbase[g]
+        flat += st["testing"][g] * k
+        q = st["q"][g]
+        if q.any() or flat.max(initial=0) >= self.x0_ahead.size:
+            now = (q > 0) | (flat >= self.x0_ahead.size)
             self.draw_keys(g[now])
-            g, kp, row = g[~now], kp[~now], row[~now]
-        flat = row * len(self.kn)
-        flat += kp
+            g, flat = g[~now], flat[~now]
         st["key"][g] = self.keys_ahead.take(flat)
         self.x0[g] = self.x0_ahead.take(flat)
 
