@@ -122,7 +122,7 @@ def engine_nets(engine, run):
 
 def late_run(engine, paths):
     """The unfinished networks of the online runs saved at checkpoint `paths`, all on one axis,
-    as a run of `engine`: the step late in training (joined only by this engine)."""
+    as a run of `engine`: the step late in training (joined by this module, for either engine)."""
     runs = [engine.load_online_checkpoint(p) for p in paths]
     parts = [tcs.take(r.st, np.flatnonzero(~r.st["done"])) for r in runs]
     run = max(runs, key=lambda r: r.n_in)
@@ -185,7 +185,7 @@ def bench_online(against=None, rounds=5, log=print):
     """Network-steps per second of the online step in one process: on Table 1's networks, 140,
     1400 and 5600 of them, on GTS F = 10 {0}'s, 140 and 1400, and on the paper's online tables at ten seeds (ONLINE_TABLES, 900
     networks), each table on an axis of its own one after another, or all on one axis (--table
-    all; this engine only). Each case runs with no stream ending (tolerance and stream length
+    all; on the other engine too where it has it). Each case runs with no stream ending (tolerance and stream length
     raised: the step itself) and from the start of training (streams a few steps long, some
     ending at every step). Then late in training: the unfinished networks of the online runs
     whose checkpoints are in results/, each run's apart or all on one axis. Each run takes
@@ -194,6 +194,7 @@ def bench_online(against=None, rounds=5, log=print):
     copy of this file as a module (load_engine), its engine runs the same cases, interleaved
     round by round with this one; the last column is this engine's speed-up."""
     engines = [("this", tcs)] + ([("against", against)] if against else [])
+    joins = [(name, engine) for name, engine in engines if hasattr(engine, "join_states")]   # (several tables on one axis)
     log(f"online benchmark: one process, fastest and median of {rounds} runs"
         + (f", interleaved with the engine of {against.__file__}" if against else ""))
     log(f"{'engine':<8} {'networks':>8} {'case':<46} {'us/step':>8} {'M net-steps/s':>14} {'median':>7} "
@@ -212,7 +213,7 @@ def bench_online(against=None, rounds=5, log=print):
     apart = {name: [engine.table_nets(t, {"learning": "online"}) for t in tcs.ONLINE_TABLES] for name, engine in engines}
     setups.append((sum(map(len, apart["this"])),
                    [(name, engine, "tables apart", apart[name]) for name, engine in engines]
-                   + [("this", engines[0][1], "tables on one axis", [sum(apart["this"], [])])], fresh))
+                   + [(name, engine, "tables on one axis", [sum(apart[name], [])]) for name, engine in joins], fresh))
     # late in training: the unfinished networks of the online runs committed in results/
     where = os.path.join(ROOT, "results")
     paths = sorted(os.path.join(where, f) for f in (os.listdir(where) if os.path.isdir(where) else ())
@@ -222,7 +223,7 @@ def bench_online(against=None, rounds=5, log=print):
     if paths:
         setups.append((sum(open_.values()),
                        [(name, engine, "shards apart", [(p,) for p in paths]) for name, engine in engines]
-                       + [("this", engines[0][1], "shards on one axis", [tuple(paths)])],
+                       + [(name, engine, "shards on one axis", [tuple(paths)]) for name, engine in joins],
                        (("late in training", None),)))
     rows, best = [], {}
     for width, runs, cases in setups:
@@ -246,7 +247,7 @@ def bench_online(against=None, rounds=5, log=print):
         one = best[f"{what} on one axis", case, "this"]
         log(f"{what} on one axis, {case}: {best[f'{what} apart', case, 'this'] / one:.2f}x the network-steps/s of "
             f"this engine's {what} apart" + (f", {best[f'{what} apart', case, 'against'] / one:.2f}x the other "
-                                             "engine's" if against else ""))
+                                             f"engine's {what} apart" if against else ""))
     return rows
 
 
