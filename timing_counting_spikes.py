@@ -1939,8 +1939,7 @@ class OnlineNets:
         self.L = L
         self.S[0] = st["s"]
         self.lay_out(slice(None), 0)
-        if self.keyed is not None:
-            self.first_draws()
+        self.drawn = False                         # (first_draws: at the window's first stream end)
         # whether the networks given a target at a step are ragged along the axis: in this window's
         # lay-out, a change between neighbours every 5 networks or more often (see step_at)
         A = self.A[:L]
@@ -2182,12 +2181,14 @@ class OnlineNets:
         self.D[rows, idx] = st["ftab"][self.ar[:rows.stop - rows.start], idx] if self.funcs else 0.0
 
     def first_draws(self):
-        """The keys and first delays of the streams the keyed networks may run in this window,
-        drawn at its start: where its tests fail, a network alternates training stream j and
-        test stream (j + 1, 0), each at least a step long, so it reaches at most j0 + L / 2 (j0
-        its j now); those of j = j0 .. j0 + ahead - 1 are drawn, in rows 2 (j - j0) + testing
-        (next_keys reads them: (2 j + testing) k + kbase in the flat tables, k keyed networks)."""
+        """The keys and first delays of the streams the keyed networks may run in the rest of the
+        window, drawn at its first stream end: where its tests fail, a network alternates training
+        stream j and test stream (j + 1, 0), each at least a step long, so it reaches at most
+        j0 + L / 2 (j0 its j now); those of j = j0 .. j0 + ahead - 1 are drawn, in rows
+        2 (j - j0) + testing (next_keys reads them: (2 j + testing) k + kbase in the flat tables,
+        k keyed networks)."""
         st, kn = self.st, self.kn
+        self.drawn = True
         j = st["j"][kn] + np.arange(self.ahead)[:, None, None]            # (ahead, 1, k)
         T = np.array([False, True])[:, None]                              # (2, 1)
         key = stream_keys(T, st["ktest"][kn], st["ktrain"][kn], j, 0)     # (ahead, 2, k)
@@ -2199,6 +2200,8 @@ class OnlineNets:
         """The key and first delay of the next stream of networks g (keyed, their stream just
         settled): from the window's first draws, or drawn now where it is not among them (a
         test after a passed one)."""
+        if not self.drawn:
+            self.first_draws()
         st, k = self.st, len(self.kn)
         flat = st["j"][g] * (2 * k)
         flat += self.kbase[g]
@@ -3962,13 +3965,25 @@ def gen_bench(path, cases=None):
         ["batch engine", "ms per model-iteration, each run"], [[name, ", ".join(v)] for name, v in batch.items()]))
 
 
-def gen_speedups(path, cases):
-    """Each run's speed-up of the one benchmark case a regular expression (no spaces: write \\s) finds."""
+def _bench_case(path, cases):
+    """The runs of the one benchmark case a regular expression (no spaces: write \\s) finds (_bench_runs)."""
     online, _ = _bench_runs(path, cases)
     if len(online) != 1:
         raise ValueError(f"{cases!r} finds {len(online)} cases in {path}, not one")
-    runs = next(iter(online.values())).get("against", [])
-    return ", ".join(r[2] + "x" for r in runs if r[2])
+    return next(iter(online.values()))
+
+
+def gen_speedups(path, cases):
+    """Each run's speed-up of one benchmark case (_bench_case)."""
+    return ", ".join(r[2] + "x" for r in _bench_case(path, cases).get("against", []) if r[2])
+
+
+def gen_ceiling(path, steady, start):
+    """Each run's speed-up from the start of training were a stream's end free: this engine's
+    network-steps/s with no stream ending (the case `steady` finds) over the other engine's from
+    the start (the case `start` finds)."""
+    now, before = _bench_case(path, steady)["this"], _bench_case(path, start)["against"]
+    return ", ".join(f"{a[0] / b[0]:.2f}x" for a, b in zip(now, before))
 
 
 def gen_remaining(*paths):
@@ -4089,7 +4104,7 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "mean": gen_mean, "paired": gen_paired, "ran": gen_ran, "msd": gen_msd,
               "msd-paired": gen_msd_paired, "msd-below": gen_msd_below, "at": gen_at, "grep": gen_grep, "total": gen_total,
               "readings": gen_readings, "weights": gen_weights, "times": gen_times, "bench": gen_bench,
-              "speedups": gen_speedups,
+              "speedups": gen_speedups, "ceiling": gen_ceiling,
               "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "score": gen_score, "starts": gen_starts,
               "footer": lambda path: online_footer(_doc(path)),
               "scores": lambda paths, first=None: scores_markdown(start_scores(_maps(paths))[:first and int(first)]),

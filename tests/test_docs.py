@@ -85,3 +85,22 @@ def test_ratios_give_the_range_of_median_streams_over_the_papers_mean(tmp_path):
         "ours": {"peep": {"perfect": 0, "n": 1, "streams_quartiles": None}}, "paper": {"peep": (100, "5 ± 1", "-")}}]}))
     assert tcs.gen_ratios(str(path), "1-4") == "0.25-1.5"
     assert tcs.gen_ratios(str(path), "3") == "0.9-0.9"
+
+
+def test_speedups_and_their_ceiling_read_each_run_of_a_benchmark_file(tmp_path):
+    """speedups: a case's speed-up in each run; ceiling: this engine with no stream ending over
+    the other engine from the start, run by run; a pattern that finds no case or two is an error."""
+    head = "engine   networks case   us/step  M net-steps/s  median calls/step  speed-up\n"
+    runs = [("2.00", "1.00", "1.50", "1.25"), ("2.20", "1.10", "1.60", "1.30")]
+    text = "".join(head + f"this         1400 T, no stream ending   1.0  {a}  {a}  80.0\n"
+                   f"against      1400 T, no stream ending   1.0  {b}  {b}  80.0  9.99x\n"
+                   f"this         1400 T, from the start of training   1.0  {c}  {c}  99.0\n"
+                   f"against      1400 T, from the start of training   1.0  {d}  {d}  99.0  1.20x\n"
+                   for a, b, c, d in runs)
+    path = tmp_path / "bench.txt"
+    path.write_text(text)
+    assert tcs.gen_speedups(str(path), r"T,\sfrom") == "1.20x, 1.20x"
+    assert tcs.gen_ceiling(str(path), r"T,\sno", r"T,\sfrom") == "1.60x, 1.69x"
+    for bad in (r"nothing", r"1400\sT"):
+        with pytest.raises(ValueError, match="not one"):
+            tcs.gen_speedups(str(path), bad)

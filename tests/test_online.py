@@ -221,7 +221,7 @@ def test_compaction_sparse_targets_and_window_change_no_number(kw):
 
 def test_keys_drawn_ahead_or_at_once_change_no_number(monkeypatch):
     """GTS with two delays: the first input of a stream is its first delay, drawn from its key
-    as the stream before it ends. Drawn at the window's start for the streams a network runs
+    as the stream before it ends. Drawn at the window's first stream end for the streams a network runs
     while its tests fail, or at once (drawing only one training stream ahead): the same."""
     nets = tcs.table_nets("gts", {"learning": "online", "seeds": (0, 1)})
     drawn = []
