@@ -1828,15 +1828,13 @@ class OnlineNets:
         self.waits = None if every.all() else True if not every.any() else ~every
         self.others = every
         self.x0 = np.where(outs, st["dset"][0], 0).astype(float)
-        # a delay as input with draws (keyed, GTS): the key of the next stream is drawn at once
-        # (end_streams); a settle that waits draws it with draws (for the lay-out); every other
-        # network's key is read by nothing in the window, and all are drawn anew at its end
+        # a delay as input with draws (keyed, GTS): the key of the next stream is read at once
+        # (end_streams, next_keys); a settle that waits draws it with draws (for the lay-out); every
+        # other network's key is read by nothing in the window, and all are drawn anew at its end
         self.keyed = None if not (self.draws and outs.any()) else True if outs.all() else outs
-        if self.keyed is not None:                 # the keyed networks, and where each is among them
+        if self.keyed is not None:                 # the keyed networks; the rows drawn ahead (first_draws)
             self.kn = np.flatnonzero(outs)
-            self.kpos = np.full(M, -1)
-            self.kpos[self.kn] = np.arange(len(self.kn))
-            self.ahead = window // 2 + 1           # a window's training streams: see first_draws
+            self.ahead = window // 2 + 1
             self.kbase = np.zeros(M, np.int64)
         self.ended_any = False
         # whether each network's next stream trains: Q's A row itself where no settle waits
@@ -2193,7 +2191,7 @@ class OnlineNets:
         T = np.array([False, True])[:, None]                              # (2, 1)
         key = stream_keys(T, st["ktest"][kn], st["ktrain"][kn], j, 0)     # (ahead, 2, k)
         x0 = period_delays(st, kn, 0, self.fixed, (key, T, 0))
-        self.kbase[kn] = self.kpos[kn] - 2 * len(kn) * st["j"][kn]
+        self.kbase[kn] = np.arange(len(kn)) - 2 * len(kn) * st["j"][kn]
         self.keys_ahead, self.x0_ahead = key.ravel(), x0.ravel()
 
     def next_keys(self, g):
