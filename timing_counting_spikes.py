@@ -1709,12 +1709,17 @@ def stream_keys(testing, ktest, ktrain, j, q):
     return mix64(np.where(testing, ktest, ktrain) + number.astype(np.uint64) * _GOLD)
 
 
+def state_keys(st, nets=None):
+    """stream_keys of the streams the counters of a state name, for the networks nets (None: all)."""
+    return stream_keys(*(st[k] if nets is None else st[k][nets] for k in ("testing", "ktest", "ktrain", "j", "q")))
+
+
 def start_streams(st, go):
     """Networks where go (M,) bool start the stream their flags and counters name, from the
     zero state: zero cell state and RTRL partials, period 0 and its delay (the online step
     starts its own streams; this sets up a state from scratch)."""
     testing, keep = st["testing"], ~go
-    np.copyto(st["key"], stream_keys(testing, st["ktest"], st["ktrain"], st["j"], st["q"]), where=go)
+    np.copyto(st["key"], state_keys(st), where=go)
     for name in ("pos", "n", "periods"):
         st[name] *= keep
     st["s"][:-1] *= keep
@@ -1957,7 +1962,7 @@ class OnlineNets:
         np.add(st["age"], L, out=st["age"], where=~st["done"])
         st["trainf"][:] = self.train
         if self.ended_any:                         # every stream's key, as its counters name it
-            st["key"][:] = stream_keys(st["testing"], st["ktest"], st["ktrain"], st["j"], st["q"])
+            st["key"][:] = state_keys(st)
             self.ended_any = False
 
     def lay_out(self, nets, r0):
@@ -2215,7 +2220,7 @@ class OnlineNets:
     def draw_keys(self, g):
         """The key and first delay of the stream each network g runs next, drawn now."""
         st = self.st
-        st["key"][g] = stream_keys(st["testing"][g], st["ktest"][g], st["ktrain"][g], st["j"][g], st["q"][g])
+        st["key"][g] = state_keys(st, g)
         self.x0[g] = period_delays(st, g, 0, self.fixed)
 
     def fill(self, r):
@@ -2311,7 +2316,7 @@ class OnlineNets:
         np.greater(T, E, out=T)
         T |= trained
         if keys:
-            np.putmask(st["key"], E, stream_keys(T, st["ktest"], st["ktrain"], j, q))
+            np.putmask(st["key"], E, state_keys(st))
         live = np.logical_not(done, out=self.Qb[2])
         np.greater(live, T, out=self.train)        # (the state's trainf follows at the window's end)
         if self.waits is not None:                 # the waiting networks' quiet steps hold no target, no end
