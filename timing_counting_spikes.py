@@ -1916,10 +1916,15 @@ class OnlineNets:
         call works on each network alone)."""
         st = self.st
         with np.errstate(over="ignore", invalid="ignore"):    # exp -> inf is exact; NaN is a wrong prediction
-            if self.order is not None and self.gsum is None:
+            if self.order is not None:
                 part = take(st, self.order)
-                OnlineNets(part, self.kind, self.H, self.n_in, self.window, self.compact, self.sparse_from).run(steps)
+                sorted_ = OnlineNets(part, self.kind, self.H, self.n_in, self.window, self.compact, self.sparse_from)
+                if self.gsum is not None:
+                    sorted_.gsum = self.gsum[:, self.order]
+                sorted_.run(steps)
                 put(st, self.order, part)
+                if self.gsum is not None:
+                    self.gsum[:, self.order] = sorted_.gsum
                 return
             while steps > 0:
                 live = np.flatnonzero(~st["done"])
@@ -2124,17 +2129,14 @@ class OnlineNets:
 
     def split(self, nets):
         """[(task, sel, nets')]: for each lay-out on the axis, the task that lays it out and which
-        of the networks `nets` (a slice or indices) have it: at positions sel of nets (None: all
-        of them), networks nets'."""
+        of the networks `nets` (a slice, or sorted indices) have it: at positions sel of nets (None:
+        all of them), networks nets'. Several lay-outs lie side by side (spans), so these are slices."""
         if len(self.lays) == 1:
             return [(self.lays[0][0], None, nets)]
-        if self.spans is not None:                 # side by side: slices of the axis, or of nets (sorted)
-            if isinstance(nets, slice):
-                return [(task, slice(a, b), slice(a, b)) for task, a, b in self.spans]
-            cut = np.append(np.searchsorted(nets, self.firsts), len(nets))
-            return [(task, slice(i, k), nets[i:k]) for (task, _, _), i, k in zip(self.spans, cut[:-1], cut[1:]) if k > i]
-        lay, net = self.st["lay"][nets], self.net[nets]
-        return [(task, sel, net[sel]) for task, c in self.lays for sel in [np.flatnonzero(lay == c)] if len(sel)]
+        if isinstance(nets, slice):
+            return [(task, slice(a, b), slice(a, b)) for task, a, b in self.spans]
+        cut = np.append(np.searchsorted(nets, self.firsts), len(nets))
+        return [(task, slice(i, k), nets[i:k]) for (task, _, _), i, k in zip(self.spans, cut[:-1], cut[1:]) if k > i]
 
     def end_streams(self, r, E):
         """Networks where E (M,) bool ended a stream at step r; the next starts from the zero

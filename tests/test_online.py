@@ -139,6 +139,23 @@ def mixed_run():
     return [(r, c, s, v) for r, c in enumerate(rows) for s in (0, 1) for v in tcs.VARIANTS]
 
 
+def test_gradient_sums_of_an_axis_run_sorted_by_lay_out_are_each_networks_own():
+    """Networks of two lay-outs on one axis, the later lay-out first: the axis runs sorted by
+    lay-out, and the gradient sums the tests read (gsum) still land in each network's column."""
+    groups = [[(online(task, **kw), s, v) for s in (0, 1) for v in tcs.VARIANTS]
+              for task, kw in (("gts", dict(F=5, delays=(0, 1, 2))), ("cmsd", dict(F=4, delays=(0, 1, 2))))]
+    sums = []
+    for nets in groups + [groups[0] + groups[1]]:
+        st = tcs.online_state(budgeted(nets, 10 ** 6))
+        net = nets_of(st, nets[0][0])
+        net.gsum = np.zeros_like(st["theta"])
+        with np.errstate(over="ignore", invalid="ignore"):
+            net.run(300)
+        sums.append(net.gsum)
+    assert net.order is not None and np.all(np.abs(sums[2]).sum(axis=0) > 0)
+    assert np.array_equal(np.concatenate(sums[:2], axis=1), sums[2])
+
+
 def excite(run):
     """Larger steps, so that a few hundred steps move the weights far."""
     run.st["alpha"][:] = 0.05
