@@ -6,9 +6,8 @@
 The batch engine: milliseconds per iteration of whole runs of the headline configuration (1 and
 14 models, 1 and 2 processes; evaluation excluded). The online engine: network-steps per second
 and numpy calls per step on Table 1's networks (140, 1400 and 5600 of them), on GTS F = 10
-{0}'s (140 and 1400: the costliest stream ends), on the paper's
-online tables apart and on one axis, and late in training (the unfinished networks of the
-checkpoints in results/). The speed of a step on this problem is numpy's call overhead, so the
+{0}'s (140 and 1400: the costliest stream ends), on the paper's online tables apart and on one
+axis, and late in training (the unfinished networks of the checkpoints in results/). The speed of a step on this problem is numpy's call overhead, so the
 calls per step are counted too (every numpy call made on the engine's arrays, once however deep).
 Other load only slows a run: each case reports its fastest and median of several runs.
 """
@@ -183,11 +182,11 @@ def load_engine(path):
 
 def bench_online(against=None, rounds=5, log=print):
     """Network-steps per second of the online step in one process: on Table 1's networks, 140,
-    1400 and 5600 of them, on GTS F = 10 {0}'s, 140 and 1400, and on the paper's online tables at ten seeds (ONLINE_TABLES, 900
-    networks), each table on an axis of its own one after another, or all on one axis (--table
-    all; on the other engine too where it has it). Each case runs with no stream ending (tolerance and stream length
-    raised: the step itself) and from the start of training (streams a few steps long, some
-    ending at every step). Then late in training: the unfinished networks of the online runs
+    1400 and 5600 of them, on GTS F = 10 {0}'s, 140 and 1400, and on the paper's online tables
+    at ten seeds (ONLINE_TABLES, 900 networks), each table on an axis of its own one after
+    another, or all on one axis (--table all; on the other engine too where it has it). Each
+    case runs with no stream ending (tolerance and stream length raised: the step itself) and
+    from the start of training (streams a few steps long, some ending at every step). Then late in training: the unfinished networks of the online runs
     whose checkpoints are in results/, each run's apart or all on one axis. Each run takes
     about the same number of network-steps. The fastest of `rounds` runs is reported (other
     load only slows a run), with the median, and numpy calls per step. With `against`, another
