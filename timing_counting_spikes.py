@@ -1767,7 +1767,8 @@ class OnlineNets:
     streams end at a step (from the start of training, most of them at every step): the
     zero state, what comes next (settle), and the next stream's quiet first steps one at a
     time (fill); the networks whose streams ended are laid out together a few steps later
-    (next_streams). On a wider axis the arithmetic counts too: where few networks get a
+    (next_streams), except those begun in the window's last steps, which need only their
+    place at its end (first_period). On a wider axis the arithmetic counts too: where few networks get a
     target, only their weights take the momentum step, on their own columns, and finished
     networks leave the axis (run). Networks of several tables may share the axis: each
     one's lay-out, output unit and forget gate are data in st (family), and the steps that
@@ -2247,7 +2248,8 @@ class OnlineNets:
         """Lay out, from step r + 1, the streams of the networks whose last stream ended before
         step r (settling first what comes next where that waited); those that ended at r itself
         wait for the next lay-out, Fmin - 1 steps on (where streams end at every step, most
-        never need one). At the window's last step every stream is laid out."""
+        never need one). At the window's last step every stream waiting is still in its first
+        period, which sets its state at the window's end (first_period)."""
         st = self.st
         go = self.quiet
         if r < self.L - 1 and self.Fmin > 1:
@@ -2268,8 +2270,24 @@ class OnlineNets:
         if self.filling_any:
             self.filling[idx] = False
             self.filling_any = self.first_end is not None and self.filling.any()
-        if len(idx):
+        if len(idx) and r < self.L - 1:
             self.lay_out(idx, r + 1)
+        elif len(idx):
+            self.first_period(idx)
+
+    def first_period(self, idx):
+        """At the window's last step, the streams of networks idx, begun in its last Fmin steps
+        (see next_streams) and so still in their first period at step L: what lay_out would give
+        for step L, the stream's place there and the input fed to it, which the state keeps
+        (the first delay, as the quiet steps hold it, or a spike where step L ends the period)."""
+        st, H, L = self.st, self.H, self.L
+        I0 = self.delays(idx, 1)[0]
+        pos = st["pos"][idx]
+        self.I_end[idx], self.n_end[idx], self.pos_end[idx] = I0, 0, pos
+        self.PB[L, idx] = 0
+        if self.n_in:
+            spike = (pos == st["F"][idx] + I0 - 1) & ~self.others[idx]      # a spike-in stream's first spike
+            self.S[L, 2 * H, idx] = np.where(spike, 1.0, self.x0[idx])
 
     def settle(self, at, E, keys=True):
         """What follows the streams that networks where E (M,) bool ended at step `at` (one, or

@@ -261,6 +261,32 @@ def test_keys_drawn_ahead_or_at_once_change_no_number(monkeypatch):
         assert np.array_equal(a[name], b[name], equal_nan=True), name
 
 
+@pytest.mark.parametrize("task,kw", [("nmsd", dict(F=4, delays=(0, 1, 2))), ("gts", dict(F=5, delays=(0, 1, 2))),
+                                     ("pfg", dict(F=4, func="cos"))])
+def test_streams_begun_in_a_windows_last_steps_end_it_as_their_lay_out_would(task, kw, monkeypatch):
+    """A stream begun in a window's last few steps is not laid out at its last step: it is still
+    in its first period there, and its place, delay and the input of the next step are set at
+    once (first_period). Laid out instead, every state array is the same after many windows,
+    including an NMSD stream's first spike on the step after a window."""
+    nets = [(online(task, **kw), s, v) for s in range(4) for v in tcs.VARIANTS]
+    spikes, first_period = [], tcs.OnlineNets.first_period
+
+    def recorded(self, idx):
+        first_period(self, idx)
+        spikes.append(np.count_nonzero(self.S[self.L, 2 * self.H, idx] == 1.0) if self.n_in else 0)
+    states = []
+    for way in (recorded, lambda self, idx: self.lay_out(idx, self.L)):
+        monkeypatch.setattr(tcs.OnlineNets, "first_period", way)
+        st = tcs.online_state(budgeted(nets, 10 ** 6))
+        with np.errstate(over="ignore", invalid="ignore"):
+            nets_of(st, nets[0][0]).run(3000)
+        states.append(st)
+    a, b = states
+    assert len(spikes) > 20 and (task != "nmsd" or sum(spikes) > 0)
+    for name in a:
+        assert np.array_equal(a[name], b[name], equal_nan=True), name
+
+
 def previous_engine(tmp_path):
     """The online engine as it was before the step was rewritten for speed (from git history)."""
     commit = "9d859a6"
