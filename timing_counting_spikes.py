@@ -4009,6 +4009,16 @@ def gen_ceiling(path, steady, start):
     return ", ".join(f"{a[0] / b[0]:.2f}x" for a, b in zip(now, before))
 
 
+def gen_floor(path):
+    """Each run's bound on the speed-up from the start (bench/benchmark.py --floor): the other
+    engine's speed from the start over this engine's step with only zeroing and settle."""
+    with open(os.path.join(HERE, path)) as f:
+        runs = re.findall(r"^floor: .*?: ([0-9.]+)x the other engine", f.read(), re.M)
+    if not runs:
+        raise ValueError(f"{path} holds no floor line of bench/benchmark.py --floor")
+    return ", ".join(r + "x" for r in runs)
+
+
 def gen_remaining(*paths):
     """What every row short of its budget still needs: its unfinished networks, the fewest
     streams one of them ran, the budget, and the core-hours the rest would take at the run's speed."""
@@ -4127,7 +4137,7 @@ GENERATORS = {"report": gen_report, "text": gen_text, "headline-blocks": gen_hea
               "mean": gen_mean, "paired": gen_paired, "ran": gen_ran, "msd": gen_msd,
               "msd-paired": gen_msd_paired, "msd-below": gen_msd_below, "at": gen_at, "grep": gen_grep, "total": gen_total,
               "readings": gen_readings, "weights": gen_weights, "times": gen_times, "bench": gen_bench,
-              "speedups": gen_speedups, "ceiling": gen_ceiling,
+              "speedups": gen_speedups, "ceiling": gen_ceiling, "floor": gen_floor,
               "remaining": gen_remaining, "runs": gen_runs, "best": gen_best, "score": gen_score, "starts": gen_starts,
               "footer": lambda path: online_footer(_doc(path)),
               "scores": lambda paths, first=None: scores_markdown(start_scores(_maps(paths))[:first and int(first)]),

@@ -250,6 +250,84 @@ def bench_online(against=None, rounds=5, log=print):
     return rows
 
 
+def stream_end_floor(against, width=1400, rounds=5, steps=None, log=print):
+    """The least a stream's end can cost on Table 1's networks (width of them) from the start of
+    training, whatever the bookkeeping: this engine's step with no stream ending, plus the two
+    writes that zero the state and RTRL partials of the networks whose streams end (replayed at
+    the steps where they ended in a run from the start, as this engine makes them), plus the
+    time that run spends in settle (what follows each ended stream). The next streams' lay-out,
+    keys and first steps come on top of it. The other engine's speed from the start over this
+    floor is the most any stream's end in this step can give. Each case is the fastest of
+    `rounds` runs, interleaved round by round; the endless runs beside the one replaying the
+    writes take the same per-step Python wrapper, without them, so that only the writes count."""
+    nets = {e: e.table_nets("1", {"learning": "online", "seeds": tuple(range(width // 14))}) for e in (tcs, against)}
+    steps = steps or max(160, 600_000 // width)
+    ended = []                                  # which networks' streams end at each step, from the start
+    net = engine_nets(tcs, bench_run(tcs, nets[tcs], False))
+    step = net.step_at
+    net.step_at = lambda r: (step(r), ended.append(np.flatnonzero(net.ended)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        net.run(steps)
+
+    def replayed(write):
+        net = engine_nets(tcs, bench_run(tcs, nets[tcs], True))
+        H, M, S, dS = net.H, len(net.ended), net.S, net.st["dS"]
+        masks = [(E, np.broadcast_to(np.isin(np.arange(M), E), (2 * H, M)),
+                  np.broadcast_to(np.isin(np.arange(M), E), dS.shape)) for E in ended]
+        step, at = net.step_at, iter(masks)
+
+        def step_at(r):
+            step(r)
+            E, hc, dSm = next(at)
+            if write and len(E) and 16 * len(E) <= M:       # few: on their columns (end_streams)
+                S[r + 1, :2 * H, E] = 0.0
+                dS[..., E] = 0.0
+            elif write and len(E):
+                np.putmask(S[r + 1, :2 * H], hc, 0.0)
+                np.putmask(dS, dSm, 0.0)
+        net.step_at = step_at
+        return net
+
+    def from_start(engine, spent):
+        net = engine_nets(engine, bench_run(engine, nets[engine], False))
+        if spent is not None:
+            settle = net.settle
+
+            def timed(*a, **kw):
+                t0 = time.perf_counter()
+                settle(*a, **kw)
+                spent.append(time.perf_counter() - t0)
+            net.settle = timed
+        return net
+    cases = {"no stream ending": lambda s: engine_nets(tcs, bench_run(tcs, nets[tcs], True)),
+             "no stream ending, the same wrapper": lambda s: replayed(False),
+             "no stream ending, ended streams zeroed": lambda s: replayed(True),
+             "from the start of training": lambda s: from_start(tcs, s),
+             "against, from the start of training": lambda s: from_start(against, None)}
+    times, settles = {c: [] for c in cases}, []
+    for _ in range(rounds):
+        for case, make in cases.items():
+            spent = []
+            net = make(spent)
+            with np.errstate(over="ignore", invalid="ignore"):
+                t0 = time.perf_counter()
+                net.run(steps)
+                times[case].append((time.perf_counter() - t0) / steps * 1e6)
+            if case == "from the start of training":
+                settles.append(sum(spent) / steps * 1e6)
+    t = {c: min(v) for c, v in times.items()}
+    zeroing = t["no stream ending, ended streams zeroed"] - t["no stream ending, the same wrapper"]
+    floor = t["no stream ending"] + zeroing + min(settles)
+    log(f"floor of a stream's end: Table 1, {width} networks, fastest of {rounds} runs, interleaved with the "
+        f"engine of {against.__file__}")
+    for case, v in t.items():
+        log(f"  {case:<40} {v:8.1f} us/step" + (f", settle {min(settles):.1f}" if case.startswith("from") else ""))
+    log(f"floor: {floor:.1f} us/step (no stream ending {t['no stream ending']:.1f} + zeroing {zeroing:.1f} + settle "
+        f"{min(settles):.1f}): {t['against, from the start of training'] / floor:.2f}x the other engine from the start "
+        f"at most; this engine {t['against, from the start of training'] / t['from the start of training']:.2f}x")
+    return floor
+
+
 def main(argv=None):
     p = tcs.Parser(description="Time both engines of timing_counting_spikes.py on fixed workloads "
                                "(results/bench.txt holds a committed run).")
@@ -259,14 +337,20 @@ def main(argv=None):
     p.add_argument("--rounds", type=tcs.positive_int, default=5, metavar="N",
                    help="runs of each online case; the fastest and the median are reported (default 5)")
     p.add_argument("--online-only", action="store_true", help="skip the batch engine's cases")
+    p.add_argument("--floor", action="store_true", help="measure instead the least a stream's end can cost on Table "
+                   "1's 1400 networks from the start of training, against the engine --against names (needed)")
     a = p.parse_args(argv)
     try:
         against = a.against and load_engine(a.against)
     except ValueError as e:
         p.error(e)
+    if a.floor and not against:
+        p.error("--floor needs --against: the engine whose speed from the start the floor bounds")
 
     def work():
         print(tcs.machine_line())            # every results file names the machine it was made on
+        if a.floor:
+            return stream_end_floor(against, rounds=a.rounds)
         if not a.online_only:
             bench(tcs.Config())
         bench_online(against, a.rounds)

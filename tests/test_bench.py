@@ -1,6 +1,7 @@
 """The benchmark beside the tests (bench/benchmark.py): the shards it joins step as each alone,
 its call counter counts right, and its command line rejects bad input in one line."""
 import os
+import re
 import subprocess
 import sys
 
@@ -56,10 +57,30 @@ def test_the_call_counter_counts_each_numpy_call_once():
     assert benchmark._Counted.calls == 6 and type(b) is benchmark._Counted
 
 
+def test_the_floor_of_a_stream_end_is_the_step_plus_its_zeroing_and_settle_and_the_docs_read_its_bound(tmp_path):
+    """bench --floor on Table 1's 14 networks of seed 0, against this engine itself: the floor it
+    reports is the step with no stream ending plus the zeroing writes plus settle, as its line
+    says, and gen floor reads each run's bound from the file."""
+    lines = []
+    floor = benchmark.stream_end_floor(tcs, width=14, rounds=1, steps=200, log=lines.append)
+    m = re.fullmatch(r"floor: ([0-9.]+) us/step \(no stream ending ([0-9.]+) \+ zeroing (-?[0-9.]+) \+ settle "
+                     r"([0-9.]+)\): ([0-9.]+)x the other engine from the start at most; this engine [0-9.]+x", lines[-1])
+    assert m, lines[-1]
+    assert abs(float(m[1]) - floor) < 0.051 and float(m[2]) > 0 and float(m[4]) > 0
+    assert abs(float(m[2]) + float(m[3]) + float(m[4]) - floor) < 0.151
+    path = tmp_path / "floor.txt"
+    path.write_text("\n".join(lines * 2) + "\n")
+    assert tcs.gen_floor(str(path)) == f"{m[5]}x, {m[5]}x"
+    path.write_text("nothing\n")
+    with pytest.raises(ValueError, match="no floor line"):
+        tcs.gen_floor(str(path))
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--against", "nowhere.py"], "--against 'nowhere.py': no such file"),
     (["--against", "README.md"], "--against 'README.md': not a"),
     (["--rounds", "0"], "argument --rounds: '0' must be > 0"),
+    (["--floor"], "--floor needs --against"),
 ])
 def test_bad_benchmark_input_is_one_line_and_exit_2(args, needle):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "benchmark.py"), *args],
