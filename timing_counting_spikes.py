@@ -4009,14 +4009,17 @@ def gen_ceiling(path, steady, start):
     return ", ".join(f"{a[0] / b[0]:.2f}x" for a, b in zip(now, before))
 
 
-def gen_floor(path):
-    """Each run's bound on the speed-up from the start (bench/benchmark.py --floor): the other
-    engine's speed from the start over this engine's step with only zeroing and settle."""
+def gen_floor(path, label):
+    """Each run's bound on the speed-up (bench/benchmark.py --floor) of the case whose label the
+    regular expression `label` (no spaces: write \\s) finds: the other engine's speed over this
+    engine's step with only zeroing and settle."""
     with open(os.path.join(HERE, path)) as f:
-        runs = re.findall(r"^floor: .*?: ([0-9.]+)x the other engine", f.read(), re.M)
-    if not runs:
-        raise ValueError(f"{path} holds no floor line of bench/benchmark.py --floor")
-    return ", ".join(r + "x" for r in runs)
+        runs = re.findall(r"^floor of a stream's end: (.*?), \d+ networks.*\n(?:  .*\n)*floor: .*?: ([0-9.]+)x the other",
+                          f.read(), re.M)
+    found = [x for case, x in runs if re.search(label, case)]
+    if not found:
+        raise ValueError(f"{path} holds no floor of bench/benchmark.py --floor whose case {label!r} finds")
+    return ", ".join(x + "x" for x in found)
 
 
 def gen_remaining(*paths):

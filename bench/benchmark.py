@@ -2,14 +2,18 @@
 
     python bench/benchmark.py                                              # both engines
     python bench/benchmark.py --against ../previous/timing_counting_spikes.py   # and another copy's online engine
+    python bench/benchmark.py --floor --against ../previous/timing_counting_spikes.py   # the least a stream's end costs
 
 The batch engine: milliseconds per iteration of whole runs of the headline configuration (1 and
 14 models, 1 and 2 processes; evaluation excluded). The online engine: network-steps per second
 and numpy calls per step on Table 1's networks (140, 1400 and 5600 of them), on GTS F = 10
 {0}'s (140 and 1400: the costliest stream ends), on the paper's online tables apart and on one
-axis, and late in training (the unfinished networks of the checkpoints in results/). The speed of a step on this problem is numpy's call overhead, so the
-calls per step are counted too (every numpy call made on the engine's arrays, once however deep).
-Other load only slows a run: each case reports its fastest and median of several runs.
+axis, and late in training (the unfinished networks of the checkpoints in results/). The
+speed of a step on this problem is numpy's call overhead, so the calls per step are counted too
+(every numpy call made on the engine's arrays, once however deep). Other load only slows a run:
+each case reports its fastest and median of several runs. --floor: on Table 1 from the start and
+late in training, the step with no stream ending plus only the zeroing and settle every stream's
+end needs, against the other engine: the most any way of ending streams could give.
 """
 import dataclasses
 import importlib.util
@@ -131,8 +135,13 @@ def late_run(engine, paths):
 
 def bench_source(engine, source, endless):
     """A fresh run of `engine` for the benchmark: of networks (a list: bench_run), or late in
-    training (a tuple of checkpoint paths: late_run)."""
-    return late_run(engine, source) if isinstance(source, tuple) else bench_run(engine, source, endless)
+    training (a tuple of checkpoint paths: late_run); endless: no stream ever ends (bench_run)."""
+    if not isinstance(source, tuple):
+        return bench_run(engine, source, endless)
+    run = late_run(engine, source)
+    if endless:
+        run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
+    return run
 
 
 def bench_seconds(engine, source, steps, endless):
@@ -180,6 +189,14 @@ def load_engine(path):
     return module
 
 
+def late_paths():
+    """The checkpoints in results/ of online runs with unfinished networks."""
+    where = os.path.join(ROOT, "results")
+    paths = sorted(os.path.join(where, f) for f in (os.listdir(where) if os.path.isdir(where) else ())
+                   if f.startswith("ckpt_") and f.endswith(".npz"))
+    return [p for p in paths if np.any(~tcs.load_online_checkpoint(p).st["done"])]
+
+
 def bench_online(against=None, rounds=5, log=print):
     """Network-steps per second of the online step in one process: on Table 1's networks, 140,
     1400 and 5600 of them, on GTS F = 10 {0}'s, 140 and 1400, and on the paper's online tables
@@ -214,13 +231,9 @@ def bench_online(against=None, rounds=5, log=print):
                    [(name, engine, "tables apart", apart[name]) for name, engine in engines]
                    + [(name, engine, "tables on one axis", [sum(apart[name], [])]) for name, engine in joins], fresh))
     # late in training: the unfinished networks of the online runs committed in results/
-    where = os.path.join(ROOT, "results")
-    paths = sorted(os.path.join(where, f) for f in (os.listdir(where) if os.path.isdir(where) else ())
-                   if f.startswith("ckpt_") and f.endswith(".npz"))
-    open_ = {p: int(np.count_nonzero(~tcs.load_online_checkpoint(p).st["done"])) for p in paths}
-    paths = [p for p in paths if open_[p]]
+    paths = late_paths()
     if paths:
-        setups.append((sum(open_.values()),
+        setups.append((sum(int(np.count_nonzero(~tcs.load_online_checkpoint(p).st["done"])) for p in paths),
                        [(name, engine, "shards apart", [(p,) for p in paths]) for name, engine in engines]
                        + [(name, engine, "shards on one axis", [tuple(paths)]) for name, engine in joins],
                        (("late in training", None),)))
@@ -250,46 +263,46 @@ def bench_online(against=None, rounds=5, log=print):
     return rows
 
 
-def stream_end_floor(against, width=1400, rounds=5, steps=None, log=print):
-    """The least a stream's end can cost on Table 1's networks (width of them) from the start of
-    training, whatever the bookkeeping: this engine's step with no stream ending, plus the two
-    writes that zero the state and RTRL partials of the networks whose streams end (replayed at
-    the steps where they ended in a run from the start, as this engine makes them), plus the
-    time that run spends in settle (what follows each ended stream). The next streams' lay-out,
-    keys and first steps come on top of it. The other engine's speed from the start over this
-    floor is the most any stream's end in this step can give. Each case is the fastest of
-    `rounds` runs, interleaved round by round; the endless runs beside the one replaying the
-    writes take the same per-step Python wrapper, without them, so that only the writes count."""
-    nets = {e: e.table_nets("1", {"learning": "online", "seeds": tuple(range(width // 14))}) for e in (tcs, against)}
-    steps = steps or max(160, 600_000 // width)
-    ended = []                                  # which networks' streams end at each step, from the start
-    net = engine_nets(tcs, bench_run(tcs, nets[tcs], False))
+def stream_end_floor(against, source, label, rounds=5, steps=None, log=print):
+    """The least a stream's end can cost, whatever its bookkeeping, on networks or checkpoints
+    (bench_source; the checkpoints' networks sorted by lay-out, as run sorts them): this
+    engine's step with no stream ending, plus the two writes that zero the state and RTRL
+    partials of the networks whose streams end (timed alone, as this engine makes them, for
+    the networks that ended at each step of a run as it goes), plus the time that run spends in
+    settle (what follows each ended stream). The next streams' lay-out, keys and first steps
+    come on top. The other engine's speed as it goes over this floor is the most any stream's
+    end in this step can give. Each part is the fastest of `rounds` runs, interleaved round by
+    round."""
+    def fresh(engine, endless):
+        run = bench_source(engine, source, endless)
+        if isinstance(source, tuple) and engine is tcs:
+            run.st = tcs.take(run.st, np.argsort(run.st["lay"], kind="stable"))
+        return engine_nets(engine, run)
+    net = fresh(tcs, False)
+    H, M, shape = net.H, len(net.ended), net.st["dS"].shape
+    steps = steps or max(160, 600_000 // M)
+    ended = []                                  # which networks' streams end at each step, as it goes
     step = net.step_at
     net.step_at = lambda r: (step(r), ended.append(np.flatnonzero(net.ended)))
     with np.errstate(over="ignore", invalid="ignore"):
         net.run(steps)
+    masks = [(E, np.broadcast_to(np.isin(np.arange(M), E), (2 * H, M)), np.broadcast_to(np.isin(np.arange(M), E), shape))
+             for E in ended if len(E)]
+    hc, dS = np.ones((2 * H, M)), np.ones(shape)
 
-    def replayed(write):
-        net = engine_nets(tcs, bench_run(tcs, nets[tcs], True))
-        H, M, S, dS = net.H, len(net.ended), net.S, net.st["dS"]
-        masks = [(E, np.broadcast_to(np.isin(np.arange(M), E), (2 * H, M)),
-                  np.broadcast_to(np.isin(np.arange(M), E), dS.shape)) for E in ended]
-        step, at = net.step_at, iter(masks)
-
-        def step_at(r):
-            step(r)
-            E, hc, dSm = next(at)
-            if write and len(E) and 16 * len(E) <= M:       # few: on their columns (end_streams)
-                S[r + 1, :2 * H, E] = 0.0
+    def zeroing():                              # the writes of end_streams, on arrays of the same shapes
+        t0 = time.perf_counter()
+        for E, hcm, dSm in masks:
+            if 16 * len(E) <= M:                # few: on their columns
+                hc[:, E] = 0.0
                 dS[..., E] = 0.0
-            elif write and len(E):
-                np.putmask(S[r + 1, :2 * H], hc, 0.0)
+            else:
+                np.putmask(hc, hcm, 0.0)
                 np.putmask(dS, dSm, 0.0)
-        net.step_at = step_at
-        return net
+        return time.perf_counter() - t0
 
-    def from_start(engine, spent):
-        net = engine_nets(engine, bench_run(engine, nets[engine], False))
+    def as_it_goes(engine, spent):
+        net = fresh(engine, False)
         if spent is not None:
             settle = net.settle
 
@@ -299,12 +312,10 @@ def stream_end_floor(against, width=1400, rounds=5, steps=None, log=print):
                 spent.append(time.perf_counter() - t0)
             net.settle = timed
         return net
-    cases = {"no stream ending": lambda s: engine_nets(tcs, bench_run(tcs, nets[tcs], True)),
-             "no stream ending, the same wrapper": lambda s: replayed(False),
-             "no stream ending, ended streams zeroed": lambda s: replayed(True),
-             "from the start of training": lambda s: from_start(tcs, s),
-             "against, from the start of training": lambda s: from_start(against, None)}
-    times, settles = {c: [] for c in cases}, []
+    cases = {"no stream ending": lambda s: fresh(tcs, True),
+             "streams ending": lambda s: as_it_goes(tcs, s),
+             "against, streams ending": lambda s: as_it_goes(against, None)}
+    times, settles, zeros = {c: [] for c in cases}, [], []
     for _ in range(rounds):
         for case, make in cases.items():
             spent = []
@@ -313,19 +324,30 @@ def stream_end_floor(against, width=1400, rounds=5, steps=None, log=print):
                 t0 = time.perf_counter()
                 net.run(steps)
                 times[case].append((time.perf_counter() - t0) / steps * 1e6)
-            if case == "from the start of training":
+            if case == "streams ending":
                 settles.append(sum(spent) / steps * 1e6)
-    t = {c: min(v) for c, v in times.items()}
-    zeroing = t["no stream ending, ended streams zeroed"] - t["no stream ending, the same wrapper"]
-    floor = t["no stream ending"] + zeroing + min(settles)
-    log(f"floor of a stream's end: Table 1, {width} networks, fastest of {rounds} runs, interleaved with the "
+        zeros.append(zeroing() / steps * 1e6)
+    t, zero, settle = {c: min(v) for c, v in times.items()}, min(zeros), min(settles)
+    floor = t["no stream ending"] + zero + settle
+    log(f"floor of a stream's end: {label}, {M} networks, fastest of {rounds} runs, interleaved with the "
         f"engine of {against.__file__}")
     for case, v in t.items():
-        log(f"  {case:<40} {v:8.1f} us/step" + (f", settle {min(settles):.1f}" if case.startswith("from") else ""))
-    log(f"floor: {floor:.1f} us/step (no stream ending {t['no stream ending']:.1f} + zeroing {zeroing:.1f} + settle "
-        f"{min(settles):.1f}): {t['against, from the start of training'] / floor:.2f}x the other engine from the start "
-        f"at most; this engine {t['against, from the start of training'] / t['from the start of training']:.2f}x")
+        log(f"  {case:<26} {v:8.1f} us/step" + (f", of which settle {settle:.1f}" if case == "streams ending" else ""))
+    log(f"  {'zeroing the ended streams':<26} {zero:8.1f} us/step")
+    log(f"floor: {floor:.1f} us/step (no stream ending {t['no stream ending']:.1f} + zeroing {zero:.1f} + settle "
+        f"{settle:.1f}): {t['against, streams ending'] / floor:.2f}x the other engine at most; this engine "
+        f"{t['against, streams ending'] / t['streams ending']:.2f}x")
     return floor
+
+
+def floors(against, rounds=5, log=print):
+    """stream_end_floor on Table 1's 1400 networks from the start of training, and late in
+    training on the unfinished networks of the committed checkpoints on one axis."""
+    stream_end_floor(against, tcs.table_nets("1", {"learning": "online", "seeds": tuple(range(100))}),
+                     "Table 1 from the start of training", rounds, log=log)
+    paths = late_paths()
+    if paths:
+        stream_end_floor(against, tuple(paths), "late in training, on one axis", rounds, log=log)
 
 
 def main(argv=None):
@@ -337,20 +359,21 @@ def main(argv=None):
     p.add_argument("--rounds", type=tcs.positive_int, default=5, metavar="N",
                    help="runs of each online case; the fastest and the median are reported (default 5)")
     p.add_argument("--online-only", action="store_true", help="skip the batch engine's cases")
-    p.add_argument("--floor", action="store_true", help="measure instead the least a stream's end can cost on Table "
-                   "1's 1400 networks from the start of training, against the engine --against names (needed)")
+    p.add_argument("--floor", action="store_true", help="measure instead the least a stream's end can cost, on "
+                   "Table 1's 1400 networks from the start of training and late in training, against the engine "
+                   "--against names (needed)")
     a = p.parse_args(argv)
     try:
         against = a.against and load_engine(a.against)
     except ValueError as e:
         p.error(e)
     if a.floor and not against:
-        p.error("--floor needs --against: the engine whose speed from the start the floor bounds")
+        p.error("--floor needs --against: the engine whose speed the floor bounds")
 
     def work():
         print(tcs.machine_line())            # every results file names the machine it was made on
         if a.floor:
-            return stream_end_floor(against, rounds=a.rounds)
+            return floors(against, a.rounds)
         if not a.online_only:
             bench(tcs.Config())
         bench_online(against, a.rounds)

@@ -60,20 +60,22 @@ def test_the_call_counter_counts_each_numpy_call_once():
 def test_the_floor_of_a_stream_end_is_the_step_plus_its_zeroing_and_settle_and_the_docs_read_its_bound(tmp_path):
     """bench --floor on Table 1's 14 networks of seed 0, against this engine itself: the floor it
     reports is the step with no stream ending plus the zeroing writes plus settle, as its line
-    says, and gen floor reads each run's bound from the file."""
+    says, and gen floor reads each run's bound of the case it names from the file."""
     lines = []
-    floor = benchmark.stream_end_floor(tcs, width=14, rounds=1, steps=200, log=lines.append)
-    m = re.fullmatch(r"floor: ([0-9.]+) us/step \(no stream ending ([0-9.]+) \+ zeroing (-?[0-9.]+) \+ settle "
-                     r"([0-9.]+)\): ([0-9.]+)x the other engine from the start at most; this engine [0-9.]+x", lines[-1])
-    assert m, lines[-1]
+    nets = tcs.table_nets("1", {"learning": "online", "seeds": (0,)})
+    floor = benchmark.stream_end_floor(tcs, nets, "Table 1 here", rounds=1, steps=200, log=lines.append)
+    m = re.fullmatch(r"floor: ([0-9.]+) us/step \(no stream ending ([0-9.]+) \+ zeroing ([0-9.]+) \+ settle "
+                     r"([0-9.]+)\): ([0-9.]+)x the other engine at most; this engine [0-9.]+x", lines[-1])
+    assert m and lines[0].startswith("floor of a stream's end: Table 1 here, 14 networks"), lines
     assert abs(float(m[1]) - floor) < 0.051 and float(m[2]) > 0 and float(m[4]) > 0
     assert abs(float(m[2]) + float(m[3]) + float(m[4]) - floor) < 0.151
     path = tmp_path / "floor.txt"
-    path.write_text("\n".join(lines * 2) + "\n")
-    assert tcs.gen_floor(str(path)) == f"{m[5]}x, {m[5]}x"
-    path.write_text("nothing\n")
-    with pytest.raises(ValueError, match="no floor line"):
-        tcs.gen_floor(str(path))
+    other = [line.replace("Table 1 here", "late") for line in lines[:-1]] + [lines[-1].replace(m[5] + "x", "9.99x")]
+    path.write_text("\n".join(["machine: x"] + lines + other + lines) + "\n")
+    assert tcs.gen_floor(str(path), r"Table\s1") == f"{m[5]}x, {m[5]}x"
+    assert tcs.gen_floor(str(path), r"late") == "9.99x"
+    with pytest.raises(ValueError, match="no floor"):
+        tcs.gen_floor(str(path), r"nothing")
 
 
 @pytest.mark.parametrize("args,needle", [
