@@ -1768,12 +1768,12 @@ class OnlineNets:
     zero state, what comes next (settle), and the next stream's quiet first steps one at a
     time (fill); the networks whose streams ended are laid out together a few steps later
     (next_streams), except those begun in the window's last steps, which need only their
-    place at its end (first_period). On a wider axis the arithmetic counts too: where few networks get a
-    target, only their weights take the momentum step, on their own columns, and finished
-    networks leave the axis (run). Networks of several tables may share the axis: each
-    one's lay-out, output unit and forget gate are data in st (family), and the steps that
-    differ take each kind of network in turn. The state after a window is written back
-    into st, so that st is a whole state between calls of run."""
+    place at its end (first_period). On a wider axis the arithmetic counts too: where few
+    networks get a target, only their weights take the momentum step, on their own columns,
+    and finished networks leave the axis (run). Networks of several tables may share the
+    axis: each one's lay-out, output unit and forget gate are data in st (family), and the
+    steps that differ take each kind of network in turn. The state after a window is written
+    back into st, so that st is a whole state between calls of run."""
 
     def __init__(self, st, kind, H, n_in, window=ONLINE_WINDOW, compact=COMPACT_BELOW, sparse_from=SPARSE_FROM):
         self.st, self.kind, self.H, self.n_in = st, kind, H, n_in

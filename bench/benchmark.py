@@ -270,8 +270,8 @@ def stream_end_floor(against, source, label, rounds=5, steps=None, log=print):
     partials of the networks whose streams end (timed alone, as this engine makes them, for
     the networks that ended at each step of a run as it goes), plus the time that run spends in
     settle (what follows each ended stream). The next streams' lay-out, keys and first steps
-    come on top. The other engine's speed as it goes over this floor is the most any stream's
-    end in this step can give. Each part is the fastest of `rounds` runs, interleaved round by
+    come on top. The other engine's speed as it goes over this floor is the most any other
+    bookkeeping of a stream's end could give this step, with settle as it is. Each part is the fastest of `rounds` runs, interleaved round by
     round."""
     def fresh(engine, endless):
         run = bench_source(engine, source, endless)
@@ -286,8 +286,11 @@ def stream_end_floor(against, source, label, rounds=5, steps=None, log=print):
     net.step_at = lambda r: (step(r), ended.append(np.flatnonzero(net.ended)))
     with np.errstate(over="ignore", invalid="ignore"):
         net.run(steps)
-    masks = [(E, np.broadcast_to(np.isin(np.arange(M), E), (2 * H, M)), np.broadcast_to(np.isin(np.arange(M), E), shape))
-             for E in ended if len(E)]
+    masks = []                                  # per step with an end: who, and putmask's masks of [h | s_c] and dS
+    for E in ended:
+        on = np.isin(np.arange(M), E)
+        if len(E):
+            masks.append((E, np.broadcast_to(on, (2 * H, M)), np.broadcast_to(on, shape)))
     hc, dS = np.ones((2 * H, M)), np.ones(shape)
 
     def zeroing():                              # the writes of end_streams, on arrays of the same shapes
