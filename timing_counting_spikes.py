@@ -1746,10 +1746,9 @@ def period_delays(st, nets, n, fixed=True, streams=None):
     return st["dset"][pick, np.arange(len(st["F"]))[nets]]
 
 
-def delay_targets(st, I, nets=slice(None)):
-    """What a period's delay I (of the networks `nets`) sets: its target, I / scale, and its
-    last step, F + I - 1."""
-    return I / st["scale"][nets], st["F"][nets] + I - 1
+def delay_targets(st, I):
+    """What a period's delay I (M,) sets: its target, I / scale, and its last step, F + I - 1."""
+    return I / st["scale"], st["F"] + I - 1
 
 
 class OnlineNets:
@@ -2362,6 +2361,12 @@ PROGRESS_SECONDS = 30.0           # a progress line this often
 CHECKPOINT_MINUTES = 5.0          # wall clock between checkpoints of a run given --checkpoint
 
 
+def inputs_of(nets):
+    """The most inputs any of the networks [(row, cfg, seed, variant)] has; on one axis the
+    others are widened to it (resize_inputs)."""
+    return max(TASKS[c.task].n_in for _, c, _, _ in nets)
+
+
 class OnlineRun:
     """nets [(row, cfg, seed, variant)] of one cell kind and size, of any tasks, on one axis;
     their state and progress; a budget in training streams per network (its cfg.budget) and, if
@@ -2373,7 +2378,7 @@ class OnlineRun:
         self.minutes, self.workers = minutes, 1          # workers: of the last train_online call
         cfg0 = nets[0][1]
         self.kind, self.H = cfg0.cell, cfg0.hidden
-        self.n_in = max(TASKS[c.task].n_in for _, c, _, _ in nets)      # networks with fewer: resize_inputs
+        self.n_in = inputs_of(nets)
         for _, c, _, _ in nets:
             if (c.cell, c.hidden) != (self.kind, self.H):
                 raise ValueError("one online run holds networks of one cell kind and size; "
@@ -2403,7 +2408,7 @@ class OnlineRun:
         out, steps = [], max(int(self.st["age"].sum()), 1)
         for name, at in self.tables():
             nets = self.nets[at]
-            st = resize_inputs(take(self.st, at), self.H, self.n_in, max(TASKS[c.task].n_in for _, c, _, _ in nets))
+            st = resize_inputs(take(self.st, at), self.H, self.n_in, inputs_of(nets))
             run = OnlineRun(nets, name, st, self.steps, self.seconds * int(st["age"].sum()) / steps, self.minutes)
             run.workers = self.workers
             out.append(run)
@@ -2417,9 +2422,8 @@ class OnlineRun:
         idx = [first[name] + p for name, at in parts for p in at]
         table = parts[0][0] if len(parts) == 1 else [[name, len(at)] for name, at in parts]
         nets = [self.nets[p] for p in idx]
-        n_in = max(TASKS[c.task].n_in for _, c, _, _ in nets)     # a shard of networks without input has none
-        return OnlineRun(nets, table, resize_inputs(take(self.st, idx), self.H, self.n_in, n_in), self.steps,
-                         self.seconds, self.minutes)
+        return OnlineRun(nets, table, resize_inputs(take(self.st, idx), self.H, self.n_in, inputs_of(nets)),
+                         self.steps, self.seconds, self.minutes)     # (a shard of networks without input has none)
 
     def advance(self, steps, pool, workers):
         """steps more steps of every unfinished network, dealt to `workers` shards; returns
@@ -2438,18 +2442,12 @@ class OnlineRun:
         return f"{row_label(c)} seed {s} {v}"
 
     def progress(self):
-        st, rows = self.st, {}
-        for k, (row, c, _, v) in enumerate(self.nets):
-            r = rows.setdefault((row, v), [0, 0, 0])
-            r[0] += 1
-            r[1] += st["learned_at"][k] >= 0
-            r[2] += st["j"][k]
-        per_variant = {}
-        for (row, v), (n, won, streams) in rows.items():
+        st, per_variant = self.st, {}
+        for k, (_, _, _, v) in enumerate(self.nets):
             p = per_variant.setdefault(v, [0, 0, 0])
-            p[0] += n
-            p[1] += won
-            p[2] += streams
+            p[0] += 1
+            p[1] += st["learned_at"][k] >= 0
+            p[2] += st["j"][k]
         return (f"step {self.steps:>10} | " + " | ".join(f"{v}: perfect {won}/{n}, streams/net {streams / n:9.0f}"
                                                           for v, (n, won, streams) in per_variant.items())
                 + f" | running {int(np.count_nonzero(~st['done']))} | {self.seconds:6.0f}s")

@@ -106,15 +106,6 @@ class _CountedNumpy:
         return _CountedNumpy(obj) if callable(obj) and not isinstance(obj, type) else obj
 
 
-def bench_run(engine, nets, endless):
-    """An online run of `engine` (this module or another version of it) on nets; endless: no
-    stream ever ends (tolerance and stream length raised), so that a step is the step itself."""
-    run = engine.OnlineRun(nets)
-    if endless:
-        run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
-    return run
-
-
 def engine_nets(engine, run):
     """The OnlineNets of a run of `engine`; copies of this file from before several tables
     could share an axis take the run's one task family as arguments."""
@@ -134,11 +125,10 @@ def late_run(engine, paths):
 
 
 def bench_source(engine, source, endless):
-    """A fresh run of `engine` for the benchmark: of networks (a list: bench_run), or late in
-    training (a tuple of checkpoint paths: late_run); endless: no stream ever ends (bench_run)."""
-    if not isinstance(source, tuple):
-        return bench_run(engine, source, endless)
-    run = late_run(engine, source)
+    """A fresh online run of `engine` (this module or another version of it) for the benchmark:
+    of networks (a list), or late in training (a tuple of checkpoint paths: late_run); endless:
+    no stream ever ends (tolerance and stream length raised), so that a step is the step itself."""
+    run = late_run(engine, source) if isinstance(source, tuple) else engine.OnlineRun(source)
     if endless:
         run.st["tol"][:], run.st["maxp"][:] = 10.0, 10 ** 9
     return run
